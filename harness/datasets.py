@@ -1,0 +1,133 @@
+"""Datasets by ir_datasets id: queries, qrels, documents, candidate runs, and content digests for cache keys."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.hashing import digest_rows
+from harness.run import Run
+
+# BEIR's evaluation drops a retrieved document whose id equals the query id (EvaluateRetrieval's
+# ignore_identical_ids). It only changes results where query ids are also doc ids: ArguAna and Quora.
+SELF_MATCH_DATASETS = ("beir/arguana", "beir/quora")
+
+
+def default_excludes_self_matches(irds_id: str) -> bool:
+    return any(irds_id == d or irds_id.startswith(d + "/") for d in SELF_MATCH_DATASETS)
+
+
+def check_dataset_id(irds_id: str) -> None:
+    import ir_datasets
+
+    if irds_id not in ir_datasets.registry:
+        raise HarnessError(f"unknown ir_datasets id {irds_id!r}")
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """One dataset of a suite. Picklable (only ids and options); ir_datasets is loaded lazily in each process."""
+
+    name: str
+    irds_id: str
+    exclude_self_matches: bool = False
+    digest_dir: str | None = field(default=None, compare=False)
+
+    @cached_property
+    def _irds(self):
+        import ir_datasets
+
+        return ir_datasets.load(self.irds_id)
+
+    # ---------------------------------------------------------------- content
+    def queries(self) -> dict[str, str]:
+        return {q.query_id: q.default_text() for q in self._irds.queries_iter()}
+
+    def qrels(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for r in self._irds.qrels_iter():
+            out.setdefault(r.query_id, {})[r.doc_id] = int(r.relevance)
+        return out
+
+    def docs_iter(self) -> Iterator[tuple[str, str]]:
+        """(doc id, text); text is ir_datasets' default_text (BEIR: title + text, the 'flat' layout)."""
+        for d in self._irds.docs_iter():
+            yield d.doc_id, d.default_text()
+
+    def docs_count(self) -> int | None:
+        return self._irds.docs_count()
+
+    def doc_texts(self, doc_ids: list[str]) -> dict[str, str]:
+        store = self._irds.docs_store()
+        return {d.doc_id: d.default_text() for d in store.get_many_iter(doc_ids)}
+
+    def has_docs(self) -> bool:
+        return self._irds.has_docs()
+
+    def has_scoreddocs(self) -> bool:
+        return self._irds.has_scoreddocs()
+
+    def scoreddocs(self) -> Run:
+        scores: dict[str, dict[str, float]] = {}
+        for s in self._irds.scoreddocs_iter():
+            scores.setdefault(s.query_id, {})[s.doc_id] = float(s.score)
+        return Run(scores)
+
+    # ---------------------------------------------------------------- digests
+    def digest(self, part: str) -> str:
+        """sha256 of the content of 'docs', 'queries', 'qrels' or 'scoreddocs'.
+
+        Memoised on disk against a stat signature of the dataset's files in the ir_datasets home, so a corpus is hashed
+        once, and any change to its files (size or mtime) makes it hashed again.
+        """
+        memo_path, signature = self._memo_location()
+        memo: dict = {}
+        if memo_path is not None and memo_path.exists():
+            memo = json.loads(memo_path.read_text())
+            if memo.get("signature") != signature:
+                memo = {}
+        if part not in memo:
+            memo[part] = digest_rows(self._rows(part))
+            memo["signature"] = signature
+            if memo_path is not None:
+                memo_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = memo_path.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_text(json.dumps(memo, indent=1, sort_keys=True))
+                os.replace(tmp, memo_path)
+        return memo[part]
+
+    def _rows(self, part: str) -> Iterator[tuple]:
+        ds = self._irds
+        if part == "docs":
+            return iter(self.docs_iter())
+        if part == "queries":
+            return ((q.query_id, q.default_text()) for q in ds.queries_iter())
+        if part == "qrels":
+            return ((r.query_id, r.doc_id, r.relevance) for r in ds.qrels_iter())
+        if part == "scoreddocs":
+            return ((s.query_id, s.doc_id, repr(float(s.score))) for s in ds.scoreddocs_iter())
+        raise ValueError(f"unknown dataset part {part!r}")
+
+    def _memo_location(self) -> tuple[Path | None, list]:
+        if self.digest_dir is None:
+            return None, []
+        import ir_datasets
+
+        root = Path(ir_datasets.util.home_path()) / self.irds_id.split("/")[0]
+        signature = []
+        if root.exists():
+            for dirpath, dirnames, filenames in os.walk(root):
+                # docstores ir_datasets builds on first use are derived data, not content
+                dirnames[:] = sorted(d for d in dirnames if not d.endswith(".pklz4"))
+                for name in sorted(filenames):
+                    if name.endswith((".pklz4", ".tmp")) or name.startswith("."):
+                        continue
+                    st = os.stat(os.path.join(dirpath, name))
+                    signature.append([os.path.relpath(os.path.join(dirpath, name), root), st.st_size, st.st_mtime_ns])
+        safe = self.irds_id.replace("/", "__")
+        return Path(self.digest_dir) / f"{safe}.json", signature

@@ -1,0 +1,35 @@
+"""Stable digests for cache keys: JSON-canonical values, files and streams."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace, so equal values always hash equally."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest_value(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def digest_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def digest_rows(rows: Iterable[Iterable[Any]]) -> str:
+    """Digest of a stream of tuples (docs, queries, qrels); fields are tab-joined, rows newline-terminated."""
+    h = hashlib.sha256()
+    for row in rows:
+        h.update("\t".join("" if v is None else str(v) for v in row).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()

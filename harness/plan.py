@@ -1,0 +1,87 @@
+"""Expand a suite into jobs (dataset × system stage), each with the cache key of its output run.
+
+key = sha256(store format, system fingerprint, dataset id + digests of the parts the system reads,
+             upstream run keys, k/depth)
+so a changed input of any kind can never address an old entry.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from harness.datasets import DatasetRef
+from harness.hashing import digest_value
+from harness.store import STORE_FORMAT, Store
+from harness.suite import Suite, SystemSpec
+from harness.system import Context, System, system_class
+
+
+@dataclass(frozen=True)
+class Job:
+    dataset: DatasetRef
+    spec: SystemSpec
+    key: str | None  # None when skipped
+    upstream: tuple[str, ...]  # keys of the runs this stage consumes
+    skipped: str | None = None  # why the system does not run on this dataset
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset.name}/{self.spec.name}"
+
+
+def make_system(spec: SystemSpec, store: Store, threads: int = 2) -> System:
+    return system_class(spec.kind)(spec.config, Context(store.artifacts_dir, threads))
+
+
+def plan(suite: Suite, store: Store, only: list[str] | None = None) -> list[Job]:
+    """Jobs in dependency order. ``only`` holds DATASET/SYSTEM glob patterns; upstream stages come along."""
+    jobs: list[Job] = []
+    for dataset in suite.datasets:
+        by_name: dict[str, Job] = {}
+        for spec in suite.systems:
+            by_name[spec.name] = job = _job(dataset, spec, by_name, store)
+            jobs.append(job)
+    if only:
+        jobs = _select(jobs, only)
+    return jobs
+
+
+def _job(dataset: DatasetRef, spec: SystemSpec, earlier: dict[str, Job], store: Store) -> Job:
+    if spec.datasets is not None and dataset.name not in spec.datasets:
+        return Job(dataset, spec, None, (), f"not listed in systems.{spec.name}.datasets")
+    ups = [earlier[u] for u in spec.upstream]
+    blocked = [u for u in ups if u.key is None]
+    if blocked:
+        return Job(dataset, spec, None, (), f"upstream {blocked[0].spec.name!r} skipped: {blocked[0].skipped}")
+    system = make_system(spec, store)
+    reason = system.applies_to(dataset)
+    if reason:
+        return Job(dataset, spec, None, (), reason)
+    upstream = tuple(u.key for u in ups)
+    key = digest_value(
+        {
+            "format": STORE_FORMAT,
+            "system": system.fingerprint(dataset),
+            "dataset": dataset.irds_id,
+            "data": {part: dataset.digest(part) for part in system.dataset_parts},
+            "upstream": upstream,
+            "k": spec.k,
+            "depth": spec.depth,
+        }
+    )
+    return Job(dataset, spec, key, upstream)
+
+
+def _select(jobs: list[Job], patterns: list[str]) -> list[Job]:
+    wanted = {j.label for j in jobs if any(fnmatch.fnmatchcase(j.label, p) for p in patterns)}
+    by_label = {j.label: j for j in jobs}
+    frontier = list(wanted)
+    while frontier:  # pull in upstream stages
+        job = by_label[frontier.pop()]
+        for up in job.spec.upstream:
+            label = f"{job.dataset.name}/{up}"
+            if label not in wanted:
+                wanted.add(label)
+                frontier.append(label)
+    return [j for j in jobs if j.label in wanted]

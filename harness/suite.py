@@ -1,0 +1,345 @@
+"""Suite files (TOML) → validated Suite objects. Every error names the file, the field and, where found, the line.
+
+name = "beir-local"
+metrics = ["nDCG@10", "R@100"]
+baseline = "bm25"
+
+[datasets.scifact]
+id = "beir/scifact/test"
+
+[systems.bm25]
+kind = "bm25"
+k1 = 0.9
+
+[systems.bm25-ce]              # a reranker: first_stage and depth make it a pipeline stage
+kind = "cross-encoder"
+first_stage = "bm25"
+depth = 100
+
+[significance]
+test = "t-test"                # t-test | wilcoxon | randomization
+correction = "holm"            # none | bonferroni | holm | bh
+
+[regression]
+tolerance = 0.005
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.datasets import DatasetRef, check_dataset_id, default_excludes_self_matches
+from harness.errors import HarnessError
+from harness.hashing import digest_value
+from harness.metrics import parse_metric
+from harness.system import build_config, system_class
+
+TESTS = ("t-test", "wilcoxon", "randomization")
+CORRECTIONS = ("none", "bonferroni", "holm", "bh")
+STAGE_KEYS = ("kind", "first_stage", "depth", "inputs", "k", "datasets", "label")
+DEFAULT_K = 1000
+DEFAULT_DEPTH = 100
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """One named system of a suite: a row in its results tables and one cached stage per dataset."""
+
+    name: str
+    kind: str
+    role: str
+    config: Any
+    k: int = DEFAULT_K  # output depth of a retriever or fusion
+    first_stage: str | None = None  # rerankers: the system whose run they rerank
+    depth: int | None = None  # rerankers: how many candidates they rerank
+    inputs: tuple[str, ...] = ()  # fusion: the systems fused
+    datasets: tuple[str, ...] | None = None  # restrict to these suite datasets
+    label: str | None = None
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        return (self.first_stage,) if self.first_stage else self.inputs
+
+
+@dataclass(frozen=True)
+class Significance:
+    test: str = "t-test"
+    correction: str = "holm"
+    alpha: float = 0.05
+    n_permutations: int = 100_000
+    tie_tolerance: float = 0.0
+
+
+@dataclass(frozen=True)
+class Regression:
+    tolerance: float = 0.005
+    metric_tolerances: dict[str, float] = field(default_factory=dict)
+
+    def tolerance_for(self, metric: str) -> float:
+        return self.metric_tolerances.get(metric, self.tolerance)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    description: str
+    datasets: tuple[DatasetRef, ...]
+    systems: tuple[SystemSpec, ...]  # in dependency order: upstream systems first
+    metrics: tuple[str, ...]
+    dataset_metrics: dict[str, tuple[str, ...]]
+    baseline: str | None
+    significance: Significance
+    regression: Regression
+    digest: str
+
+    def metrics_for(self, dataset: str) -> tuple[str, ...]:
+        return self.dataset_metrics.get(dataset, self.metrics)
+
+    def system(self, name: str) -> SystemSpec:
+        return next(s for s in self.systems if s.name == name)
+
+    def dataset(self, name: str) -> DatasetRef:
+        return next(d for d in self.datasets if d.name == name)
+
+
+# ---------------------------------------------------------------- parsing
+class _Fields:
+    """Reads typed values out of a TOML table, raising errors that point at the file and line."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def error(self, message: str, field: str) -> HarnessError:
+        return HarnessError(message, file=str(self.path), field=field, line=self.line_of(field))
+
+    def line_of(self, field: str) -> int | None:
+        """Best-effort line of a dotted field: the key inside its [table], or the table header."""
+        parts = field.split(".")
+        table, key = parts[:-1], parts[-1]
+        key = re.sub(r"\[\d+\]$", "", key)
+        start = 0
+        if table:
+            header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(re.escape(p) for p in table) + r"\s*\]+")
+            start = next((i for i, ln in enumerate(self.lines) if header.match(ln)), None)
+            if start is None:
+                return None
+        key_re = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=")
+        header_re = re.compile(r"^\s*\[" + re.escape(key) + r"[\].]")
+        for i in range(start, len(self.lines)):
+            if i > start and table and self.lines[i].lstrip().startswith("["):
+                break
+            if key_re.match(self.lines[i]) or header_re.match(self.lines[i]):
+                return i + 1
+        return start + 1 if table else None
+
+    def check_keys(self, table: dict, allowed: tuple[str, ...], prefix: str) -> None:
+        for key in table:
+            if key not in allowed:
+                where = f"{prefix}.{key}" if prefix else key
+                raise self.error(f"unknown key (allowed: {', '.join(allowed)})", where)
+
+    def get(self, table: dict, key: str, kind: type | tuple, prefix: str, default: Any = ...) -> Any:
+        where = f"{prefix}.{key}" if prefix else key
+        if key not in table:
+            if default is ...:
+                raise self.error("required key is missing", where)
+            return default
+        value = table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok:
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.error(f"expected {names}, got {type(value).__name__} {value!r}", where)
+        return value
+
+    def str_list(self, table: dict, key: str, prefix: str, default: Any = ...) -> tuple[str, ...] | None:
+        value = self.get(table, key, list, prefix, default)
+        if value is None or value is default:
+            return value
+        for i, v in enumerate(value):
+            if not isinstance(v, str):
+                raise self.error(f"expected a list of strings, item {i} is {v!r}", f"{prefix}.{key}".lstrip("."))
+        return tuple(value)
+
+
+def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str | None = None) -> Suite:
+    path = Path(path)
+    if not path.exists():
+        raise HarnessError("suite file not found", file=str(path))
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        raise HarnessError(f"malformed TOML: {e}", file=str(path), line=int(m.group(1)) if m else None) from None
+    f = _Fields(path, text)
+    f.check_keys(
+        data, ("name", "description", "metrics", "baseline", "datasets", "systems", "significance", "regression"), ""
+    )
+    name = f.get(data, "name", str, "", path.stem)
+    description = f.get(data, "description", str, "", "")
+    metrics = _metrics(f, f.str_list(data, "metrics", ""), "metrics")
+
+    datasets, dataset_metrics = [], {}
+    for ds_name, table in f.get(data, "datasets", dict, "").items():
+        prefix = f"datasets.{ds_name}"
+        if not isinstance(table, dict):
+            raise f.error("expected a table", prefix)
+        f.check_keys(table, ("id", "exclude_self_matches", "metrics"), prefix)
+        irds_id = f.get(table, "id", str, prefix)
+        if check_datasets:
+            try:
+                check_dataset_id(irds_id)
+            except HarnessError as e:
+                raise f.error(e.message, f"{prefix}.id") from None
+        exclude = f.get(table, "exclude_self_matches", bool, prefix, default_excludes_self_matches(irds_id))
+        if "metrics" in table:
+            dataset_metrics[ds_name] = _metrics(f, f.str_list(table, "metrics", prefix), f"{prefix}.metrics")
+        datasets.append(DatasetRef(ds_name, irds_id, exclude, digest_dir))
+    if not datasets:
+        raise f.error("a suite needs at least one dataset", "datasets")
+
+    specs = {}
+    for sys_name, table in f.get(data, "systems", dict, "").items():
+        specs[sys_name] = _system(f, sys_name, table, {d.name for d in datasets})
+    if not specs:
+        raise f.error("a suite needs at least one system", "systems")
+    ordered = _dependency_order(f, specs)
+
+    baseline = f.get(data, "baseline", str, "", None)
+    if baseline is not None and baseline not in specs:
+        raise f.error(f"baseline {baseline!r} is not a system of this suite", "baseline")
+    significance = _significance(f, f.get(data, "significance", dict, "", {}))
+    regression = _regression(f, f.get(data, "regression", dict, "", {}))
+    return Suite(
+        name=name,
+        path=path,
+        description=description,
+        datasets=tuple(datasets),
+        systems=tuple(ordered),
+        metrics=metrics,
+        dataset_metrics=dataset_metrics,
+        baseline=baseline,
+        significance=significance,
+        regression=regression,
+        digest=digest_value(data),
+    )
+
+
+def _metrics(f: _Fields, names: tuple[str, ...], where: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for i, n in enumerate(names):
+        try:
+            canonical = str(parse_metric(n))
+        except HarnessError as e:
+            raise f.error(e.message, f"{where}[{i}]") from None
+        if canonical not in out:
+            out.append(canonical)
+    if not out:
+        raise f.error("at least one metric is needed", where)
+    return tuple(out)
+
+
+def _system(f: _Fields, name: str, table: Any, dataset_names: set[str]) -> SystemSpec:
+    prefix = f"systems.{name}"
+    if not isinstance(table, dict):
+        raise f.error("expected a table", prefix)
+    kind = f.get(table, "kind", str, prefix)
+    try:
+        cls = system_class(kind)
+    except HarnessError as e:
+        raise f.error(e.message, f"{prefix}.kind") from None
+    params = {k: v for k, v in table.items() if k not in STAGE_KEYS}
+    try:
+        config = build_config(cls, params, prefix, f.path.parent)
+    except HarnessError as e:
+        raise f.error(e.message, e.field or prefix) from None
+    first_stage = f.get(table, "first_stage", str, prefix, None)
+    depth = f.get(table, "depth", int, prefix, None)
+    inputs = f.str_list(table, "inputs", prefix, ())
+    k = f.get(table, "k", int, prefix, DEFAULT_K)
+    only = f.str_list(table, "datasets", prefix, None)
+    label = f.get(table, "label", str, prefix, None)
+    if cls.role == "reranker":
+        if first_stage is None:
+            raise f.error("a reranker needs first_stage (the system whose run it reranks)", f"{prefix}.first_stage")
+        depth = DEFAULT_DEPTH if depth is None else depth
+        if depth < 1:
+            raise f.error("depth must be ≥ 1", f"{prefix}.depth")
+    else:
+        for key, value in (("first_stage", first_stage), ("depth", depth)):
+            if value is not None:
+                raise f.error(f"only rerankers take {key} (kind {kind!r} is a {cls.role})", f"{prefix}.{key}")
+    if cls.role == "fusion" and len(inputs) < 2:
+        raise f.error("fusion needs at least two inputs", f"{prefix}.inputs")
+    if cls.role != "fusion" and inputs:
+        raise f.error(f"only fusion takes inputs (kind {kind!r} is a {cls.role})", f"{prefix}.inputs")
+    if k < 1:
+        raise f.error("k must be ≥ 1", f"{prefix}.k")
+    for d in only or ():
+        if d not in dataset_names:
+            raise f.error(f"dataset {d!r} is not in this suite", f"{prefix}.datasets")
+    return SystemSpec(name, kind, cls.role, config, k, first_stage, depth, tuple(inputs), only, label)
+
+
+def _dependency_order(f: _Fields, specs: dict[str, SystemSpec]) -> list[SystemSpec]:
+    ordered: list[SystemSpec] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, via: str) -> None:
+        if name not in specs:
+            raise f.error(f"refers to {name!r}, which is not a system of this suite", via)
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            raise f.error(f"pipeline cycle through {name!r}", via)
+        state[name] = "visiting"
+        spec = specs[name]
+        for up in spec.upstream:
+            visit(up, f"systems.{name}.{'first_stage' if spec.first_stage else 'inputs'}")
+        state[name] = "done"
+        ordered.append(spec)
+
+    for name in specs:
+        visit(name, f"systems.{name}")
+    return ordered
+
+
+def _significance(f: _Fields, table: dict) -> Significance:
+    p = "significance"
+    f.check_keys(table, ("test", "correction", "alpha", "n_permutations", "tie_tolerance"), p)
+    test = f.get(table, "test", str, p, "t-test")
+    if test not in TESTS:
+        raise f.error(f"unknown test {test!r} (known: {', '.join(TESTS)})", f"{p}.test")
+    correction = f.get(table, "correction", str, p, "holm")
+    if correction not in CORRECTIONS:
+        raise f.error(f"unknown correction {correction!r} (known: {', '.join(CORRECTIONS)})", f"{p}.correction")
+    alpha = float(f.get(table, "alpha", (int, float), p, 0.05))
+    if not 0 < alpha < 1:
+        raise f.error("alpha must be between 0 and 1", f"{p}.alpha")
+    n_perm = f.get(table, "n_permutations", int, p, 100_000)
+    tie = float(f.get(table, "tie_tolerance", (int, float), p, 0.0))
+    return Significance(test, correction, alpha, n_perm, tie)
+
+
+def _regression(f: _Fields, table: dict) -> Regression:
+    p = "regression"
+    f.check_keys(table, ("tolerance", "metrics"), p)
+    tol = float(f.get(table, "tolerance", (int, float), p, 0.005))
+    per_metric = {}
+    for metric, value in f.get(table, "metrics", dict, p, {}).items():
+        where = f"{p}.metrics.{metric}"
+        try:
+            canonical = str(parse_metric(metric))
+        except HarnessError as e:
+            raise f.error(e.message, where) from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise f.error(f"expected a number, got {value!r}", where)
+        per_metric[canonical] = float(value)
+    return Regression(tol, per_metric)

@@ -1,0 +1,74 @@
+"""Sessions: tests, lint, benchmark (a suite end to end), perf (timings written under results/perf/).
+
+Every session installs torch 2.13.0 first: the CPU wheel is on these machines, and an unpinned torch would pull
+gigabytes of CUDA packages. The offline ir_datasets home is laid out from ../shared/data (or $IRH_SHARED_DATA) when
+IR_DATASETS_HOME is not already set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+SHARED_DATA = Path(os.environ.get("IRH_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
+DEFAULT_SUITE = "suites/beir-local.toml"
+
+
+def install(session: nox.Session, extras: str = "test") -> None:
+    session.install("torch==2.13.0")
+    session.install("-e", f".[{extras}]")
+
+
+def offline_data(session: nox.Session) -> dict[str, str]:
+    """Environment for sessions that read data: IR_DATASETS_HOME, laid out once from the shared files."""
+    env = {"IRH_SHARED_DATA": str(SHARED_DATA)}
+    if "IR_DATASETS_HOME" in os.environ:
+        return env | {"IR_DATASETS_HOME": os.environ["IR_DATASETS_HOME"]}
+    home = ROOT / ".nox" / "irds_home"
+    if (SHARED_DATA / "make_irds_home.py").exists():
+        if not (home / ".complete").exists():
+            session.run("python", str(SHARED_DATA / "make_irds_home.py"), str(home))
+            (home / ".complete").write_text("ok\n")
+        env["IR_DATASETS_HOME"] = str(home)
+    else:
+        session.warn(f"no offline data at {SHARED_DATA}: ir_datasets will try to download")
+    return env
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    install(session)
+    env = offline_data(session)
+    session.run("pytest", "-q", "-rs", "--durations=15", *session.posargs, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def benchmark(session: nox.Session) -> None:
+    """Run a suite (default: beir-local) and print its results table: `nox -s benchmark -- suites/X.toml`."""
+    install(session)
+    env = offline_data(session)
+    suite = session.posargs[0] if session.posargs else DEFAULT_SUITE
+    session.run("irh", "run", suite, *session.posargs[1:], env=env)
+    session.run("irh", "show", suite, env=env)
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """Timings written to results/perf/*.json."""
+    install(session)
+    env = offline_data(session)
+    for script in sorted(Path("benchmarks").glob("perf_*.py")):
+        session.run("python", str(script), env=env)

@@ -1,0 +1,108 @@
+"""BM25 on Lucene through pyserini: a cached index per (corpus, analyzer), threaded batch search."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tqdm import tqdm
+
+from harness.datasets import DatasetRef
+from harness.hashing import digest_value
+from harness.run import Run
+from harness.system import Retriever
+
+INDEX_BATCH = 10_000
+SEARCH_CHUNK = 500  # k=1000 batches hold every hit in the JVM at once: search in chunks to bound memory
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    k1: float = 0.9
+    b: float = 0.4
+    stemmer: Literal["porter", "krovetz", "none"] = "porter"
+    stopwords: bool = True  # remove Lucene's English stopwords (Anserini's default)
+
+
+class BM25(Retriever):
+    kind = "bm25"
+    Config = BM25Config
+
+    def retrieve(self, dataset: DatasetRef, k: int) -> Run:
+        from harness.java import prepare_jvm
+
+        prepare_jvm()
+        from pyserini.search.lucene import LuceneSearcher
+
+        index = self.index(dataset)
+        searcher = LuceneSearcher(str(index))
+        searcher.set_analyzer(self._analyzer())
+        searcher.set_bm25(self.config.k1, self.config.b)
+        queries = dataset.queries()
+        qids, texts = list(queries), list(queries.values())
+        scores: dict[str, dict[str, float]] = {}
+        with tqdm(total=len(qids), desc=f"bm25 search {dataset.name}", unit="q") as bar:
+            for start in range(0, len(qids), SEARCH_CHUNK):
+                chunk_ids, chunk_texts = qids[start : start + SEARCH_CHUNK], texts[start : start + SEARCH_CHUNK]
+                hits = searcher.batch_search(chunk_texts, chunk_ids, k=k, threads=self.context.threads)
+                for qid in chunk_ids:
+                    scores[qid] = {h.docid: float(h.score) for h in hits.get(qid, [])}
+                bar.update(len(chunk_ids))
+        searcher.close()
+        return Run(scores)
+
+    def _analyzer(self):
+        from pyserini.analysis import get_lucene_analyzer
+
+        stemmer = self.config.stemmer
+        return get_lucene_analyzer(
+            stemming=stemmer != "none",
+            stemmer=stemmer if stemmer != "none" else "porter",
+            stopwords=self.config.stopwords,
+        )
+
+    def _index_args(self) -> list[str]:
+        args = ["-stemmer", self.config.stemmer, "-storeDocvectors"]
+        if not self.config.stopwords:
+            args.append("-keepStopwords")
+        return args
+
+    def index(self, dataset: DatasetRef) -> Path:
+        """The Lucene index of the dataset's corpus, built once per (corpus digest, analyzer settings)."""
+        from importlib.metadata import version
+
+        key = digest_value(
+            {"docs": dataset.digest("docs"), "args": self._index_args(), "pyserini": version("pyserini")}
+        )
+        final = self.context.artifacts_dir / "lucene" / key
+        if (final / "irh-complete").exists():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._build(dataset, tmp)
+        (tmp / "irh-complete").write_text("ok\n")
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process finished the same index first: theirs is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def _build(self, dataset: DatasetRef, out: Path) -> None:
+        from pyserini.index.lucene import LuceneIndexer
+
+        writer = LuceneIndexer(args=["-index", str(out), *self._index_args()], threads=self.context.threads)
+        batch: list[dict[str, str]] = []
+        for doc_id, text in tqdm(
+            dataset.docs_iter(), total=dataset.docs_count(), desc=f"index {dataset.name}", unit="doc"
+        ):
+            batch.append({"id": doc_id, "contents": text})
+            if len(batch) >= INDEX_BATCH:
+                writer.add_batch_dict(batch)
+                batch = []
+        if batch:
+            writer.add_batch_dict(batch)
+        writer.close()
