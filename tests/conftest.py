@@ -42,4 +42,8 @@ def write_suite(path: Path, text: str) -> Path:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under a store with its bytes: to prove a failed command changed nothing."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} if root.exists() else {}
+    return (
+        {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        if root.exists()
+        else {}
+    )

@@ -77,7 +77,7 @@ def test_changing_k1_recomputes_only_that_system(irds_home: Path, tmp_path: Path
     first, _ = run_suite(_load(suite_path, store), store)
     assert sorted(o.status for o in first) == ["computed"] * 4
     suite_path.write_text(SMALL.format(k1=1.5, extra=""))
-    second, results = run_suite(_load(suite_path, store), store)
+    second, _ = run_suite(_load(suite_path, store), store)
     status = {o.label: o.status for o in second}
     assert status == {
         "cranfield/bm25": "computed",
@@ -89,7 +89,8 @@ def test_changing_k1_recomputes_only_that_system(irds_home: Path, tmp_path: Path
 
 
 def test_sigkill_mid_suite_then_rerun_completes_only_missing(irds_home: Path, tmp_path: Path) -> None:
-    variants = "\n".join(f'[systems.bm25-b{b}]\nkind = "bm25"\nb = 0.{b}' for b in (1, 2, 3, 5))  # b=0.4 would be bm25 itself
+    # b=0.4 is left out: it would be bm25 itself (the same key)
+    variants = "\n".join(f'[systems.bm25-b{b}]\nkind = "bm25"\nb = 0.{b}' for b in (1, 2, 3, 5))
     suite_path = tmp_path / "s.toml"
     suite_path.write_text(SMALL.format(k1=0.9, extra=variants))
     store = Store(tmp_path / "results")

@@ -18,7 +18,8 @@ def test_round_trip_is_byte_stable(tmp_path: Path) -> None:
     Run.read_trec(a).write_trec(b)
     assert a.read_bytes() == b.read_bytes()
     assert Run.read_trec(a).scores == run.scores
-    lines = gzip.open(a, "rt").read().splitlines()
+    with gzip.open(a, "rt") as f:
+        lines = f.read().splitlines()
     assert lines[0] == "q1 Q0 d3 1 -1.0 irh"
     assert lines[1].split()[:4] == ["q2", "Q0", "d2", "1"]
 

@@ -60,16 +60,16 @@ def test_pipeline_order_and_beir_self_match_default(tmp_path: Path) -> None:
 
 BAD = [
     # (replace this, with this, expected fragments of the one-line error)
-    ('k1 = 1.2', 'k1 = 1.2\nk1 = 3', ["malformed TOML", ":12:"]),
-    ('k1 = 1.2', 'k1 = 1.2\nbogus = 3', ["systems.bm25.bogus", "unknown parameter", ":12:"]),
+    ("k1 = 1.2", "k1 = 1.2\nk1 = 3", ["malformed TOML", ":12:"]),
+    ("k1 = 1.2", "k1 = 1.2\nbogus = 3", ["systems.bm25.bogus", "unknown parameter", ":12:"]),
     ('name = "t"', 'name = "t"\ncolour = "red"', ["colour", "unknown key"]),
     ('id = "cranfield"', 'id = "cranfeld"', ["datasets.cran.id", "unknown ir_datasets id 'cranfeld'", ":7:"]),
     ('kind = "bm25"', 'kind = "bm52"', ["systems.bm25.kind", "unknown system kind 'bm52'", ":10:"]),
     ('"nDCG@10"', '"nDGC@10"', ["metrics[0]", "unknown metric 'nDGC@10'", ":3:"]),
-    ('k1 = 1.2', 'k1 = "high"', ["systems.bm25.k1", "expected a number", ":11:"]),
+    ("k1 = 1.2", 'k1 = "high"', ["systems.bm25.k1", "expected a number", ":11:"]),
     ('baseline = "bm25"', 'baseline = "dense"', ["baseline", "not a system of this suite"]),
-    ('k1 = 1.2', 'k1 = 1.2\nfirst_stage = "rrf"', ["systems.bm25.first_stage", "only rerankers"]),
-    ('[systems.bm25]', '[significance]\ntest = "z-test"\n[systems.bm25]', ["significance.test", "unknown test"]),
+    ("k1 = 1.2", 'k1 = 1.2\nfirst_stage = "rrf"', ["systems.bm25.first_stage", "only rerankers"]),
+    ("[systems.bm25]", '[significance]\ntest = "z-test"\n[systems.bm25]', ["significance.test", "unknown test"]),
 ]
 
 

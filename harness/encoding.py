@@ -1,0 +1,103 @@
+"""The encoding layer every neural family shares: device/dtype choice, length-sorted batching, and an on-disk cache
+of corpus encodings (memory-mapped numpy arrays) that every suite reuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.hashing import digest_value
+
+
+def select_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def select_dtype(dtype: str, device: str):
+    """fp32 on CPU (bf16 is ~150× slower on these CPUs); bf16 on GPUs that support it, else fp16."""
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+
+
+def sorted_batches(
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int,
+    max_length: int,
+    pairs: Sequence[str] | None = None,
+    truncation: str | bool = True,
+) -> Iterator[tuple[np.ndarray, dict]]:
+    """(positions, padded batch) over texts sorted by token length, longest first, so padding is minimal and the
+    first batch shows the worst-case memory. Tokenises once; each batch is padded to its own longest member."""
+    if pairs is None:
+        encoded = tokenizer(list(texts), truncation=truncation, max_length=max_length)
+    else:
+        encoded = tokenizer(list(texts), list(pairs), truncation=truncation, max_length=max_length)
+    lengths = np.array([len(ids) for ids in encoded["input_ids"]])
+    order = np.argsort(-lengths, kind="stable")
+    keys = list(encoded.keys())
+    for start in range(0, len(order), batch_size):
+        positions = order[start : start + batch_size]
+        features = [{k: encoded[k][i] for k in keys} for i in positions]
+        yield positions, tokenizer.pad(features, return_tensors="pt")
+
+
+class ArrayCache:
+    """Named numpy arrays + JSON metadata under ``root/<key>/``, written to a temp dir and renamed into place, so a
+    crash mid-write never leaves a usable-looking entry. Reads are memory-mapped."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def key(self, parts: dict) -> str:
+        return digest_value(parts)
+
+    def get(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        path = self.root / key
+        if not (path / "meta.json").exists():
+            return None
+        meta = json.loads((path / "meta.json").read_text())
+        arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in meta["arrays"]}
+        return arrays, meta
+
+    def put(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            for name, array in arrays.items():
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
+            (tmp / "meta.json").write_text(json.dumps({**meta, "arrays": sorted(arrays)}, indent=1, default=str))
+            with contextlib.suppress(OSError):  # another process stored the same key first: same content
+                os.replace(tmp, self.root / key)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def get_or_compute(
+        self, parts: dict, compute: Callable[[], tuple[dict[str, np.ndarray], dict]]
+    ) -> tuple[dict[str, np.ndarray], dict]:
+        key = self.key(parts)
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        arrays, meta = compute()
+        self.put(key, arrays, {**meta, "key_parts": parts})
+        return self.get(key)
