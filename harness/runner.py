@@ -102,5 +102,6 @@ def execute(job: Job, store_root, threads: int = 2) -> JobOutcome:
             "hardware": hardware(),
             **getattr(system, "run_metadata", {}),
         },
+        files=getattr(system, "run_files", None),
     )
     return JobOutcome(job.label, job.key, "computed", seconds)

@@ -37,6 +37,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             tmp.unlink()
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def write_json(path: Path, value: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=1, sort_keys=True, default=str)))
 
@@ -87,6 +91,8 @@ class Store:
             if p.exists():
                 p.unlink()
                 found = True
+        if kind == "runs":
+            shutil.rmtree(self.run_files_dir(key), ignore_errors=True)
         return found
 
     def verify(self) -> list[str]:
@@ -129,8 +135,14 @@ class Store:
     def load_run(self, key: str) -> Run:
         return Run.read_trec(self._paths("runs", key)[0])
 
-    def save_run(self, key: str, run: Run, meta: dict) -> None:
+    def save_run(self, key: str, run: Run, meta: dict, files: dict[str, str] | None = None) -> None:
+        """Store a run; ``files`` (name → text, e.g. raw LLM responses) are kept beside it for audit."""
+        for name, text in (files or {}).items():
+            write_text_atomic(self.run_files_dir(key) / name, text)
         self._put("runs", key, lambda tmp: run.write_trec(tmp, tag=meta.get("system", "irh")), meta)
+
+    def run_files_dir(self, key: str) -> Path:
+        return self.root / "runs" / key[:2] / f"{key}.files"
 
     # ---------------------------------------------------------------- evaluations
     def has_eval(self, key: str) -> bool:
