@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
+from harness.availability import Availability, expected_count, probe
 from harness.errors import HarnessError
 from harness.hashing import digest_rows
+from harness.irds_extra import register as register_extra_datasets
 from harness.run import Run
+from harness.store import write_json
 
 # BEIR's evaluation drops a retrieved document whose id equals the query id (EvaluateRetrieval's
 # ignore_identical_ids). It only changes results where query ids are also doc ids: ArguAna and Quora.
@@ -25,6 +28,7 @@ def default_excludes_self_matches(irds_id: str) -> bool:
 def check_dataset_id(irds_id: str) -> None:
     import ir_datasets
 
+    register_extra_datasets()
     if irds_id not in ir_datasets.registry:
         raise HarnessError(f"unknown ir_datasets id {irds_id!r}")
 
@@ -37,11 +41,20 @@ class DatasetRef:
     irds_id: str
     exclude_self_matches: bool = False
     digest_dir: str | None = field(default=None, compare=False)
+    group: str | None = None  # datasets reported together as one mean (CQADupStack's twelve subforums)
+
+    def __getstate__(self) -> dict:  # ship ids and options to worker processes, not loaded datasets or caches
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
     @cached_property
     def _irds(self):
         import ir_datasets
 
+        register_extra_datasets()
         return ir_datasets.load(self.irds_id)
 
     # ---------------------------------------------------------------- content
@@ -78,28 +91,58 @@ class DatasetRef:
             scores.setdefault(s.query_id, {})[s.doc_id] = float(s.score)
         return Run(scores)
 
+    # ---------------------------------------------------------------- availability
+    def availability(self, part: str) -> Availability:
+        if part not in self._availability:
+            self._availability[part] = probe(self.irds_id, part)
+        return self._availability[part]
+
+    @cached_property
+    def _availability(self) -> dict[str, Availability]:
+        return {}
+
+    def partial_corpus(self) -> str | None:
+        """Why full-corpus retrieval would not be meaningful here (fewer docs than ir_datasets publishes), or None."""
+        expected = expected_count(self.irds_id, "docs")
+        actual = self.count("docs")
+        if expected is not None and actual < expected:
+            return f"only {actual:,} of {expected:,} documents are available locally (a partial corpus)"
+        return None
+
     # ---------------------------------------------------------------- digests
+    def count(self, part: str) -> int:
+        """Records in a part, counted when its digest is computed (and memoised with it)."""
+        self.digest(part)
+        return self._memo()[f"{part}_count"]
+
     def digest(self, part: str) -> str:
         """sha256 of the content of 'docs', 'queries', 'qrels' or 'scoreddocs'.
 
         Memoised on disk against a stat signature of the dataset's files in the ir_datasets home, so a corpus is hashed
         once, and any change to its files (size or mtime) makes it hashed again.
         """
-        memo_path, signature = self._memo_location()
-        memo: dict = {}
-        if memo_path is not None and memo_path.exists():
-            memo = json.loads(memo_path.read_text())
-            if memo.get("signature") != signature:
-                memo = {}
+        memo = self._memo()
         if part not in memo:
-            memo[part] = digest_rows(self._rows(part))
-            memo["signature"] = signature
+            counter = _Counter(self._rows(part))
+            memo[part] = digest_rows(counter)
+            memo[f"{part}_count"] = counter.n
+            memo_path, _ = self._memo_location()
             if memo_path is not None:
-                memo_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = memo_path.with_suffix(f".tmp{os.getpid()}")
-                tmp.write_text(json.dumps(memo, indent=1, sort_keys=True))
-                os.replace(tmp, memo_path)
+                write_json(memo_path, memo)
         return memo[part]
+
+    def _memo(self) -> dict:
+        """Digests and counts computed so far; reloaded from disk, discarded when the dataset's files changed."""
+        memo_path, signature = self._memo_location()
+        memo = self.__dict__.setdefault("_memo_cache", {})
+        if memo.get("signature") != signature:
+            memo.clear()
+            if memo_path is not None and memo_path.exists():
+                on_disk = json.loads(memo_path.read_text())
+                if on_disk.get("signature") == signature:
+                    memo.update(on_disk)
+            memo["signature"] = signature
+        return memo
 
     def _rows(self, part: str) -> Iterator[tuple]:
         ds = self._irds
@@ -131,3 +174,15 @@ class DatasetRef:
                     signature.append([os.path.relpath(os.path.join(dirpath, name), root), st.st_size, st.st_mtime_ns])
         safe = self.irds_id.replace("/", "__")
         return Path(self.digest_dir) / f"{safe}.json", signature
+
+
+class _Counter:
+    """Counts the rows of a stream as it is consumed."""
+
+    def __init__(self, rows: Iterator[tuple]):
+        self.rows, self.n = rows, 0
+
+    def __iter__(self) -> Iterator[tuple]:
+        for row in self.rows:
+            self.n += 1
+            yield row

@@ -55,7 +55,7 @@ def _job(dataset: DatasetRef, spec: SystemSpec, earlier: dict[str, Job], store: 
     if blocked:
         return Job(dataset, spec, None, (), f"upstream {blocked[0].spec.name!r} skipped: {blocked[0].skipped}")
     system = make_system(spec, store)
-    reason = system.applies_to(dataset)
+    reason = unavailable(dataset, system) or system.applies_to(dataset)
     if reason:
         return Job(dataset, spec, None, (), reason)
     upstream = tuple(u.key for u in ups)
@@ -71,6 +71,17 @@ def _job(dataset: DatasetRef, spec: SystemSpec, earlier: dict[str, Job], store: 
         }
     )
     return Job(dataset, spec, key, upstream)
+
+
+def unavailable(dataset: DatasetRef, system: System) -> str | None:
+    """Why this dataset cannot be run here (missing parts; a partial corpus for full retrieval), or None."""
+    for part in ("queries", "qrels", *system.dataset_parts):
+        availability = dataset.availability(part)
+        if not availability.local:
+            return f"{part} not available locally ({availability.describe()})"
+    if system.role == "retriever" and "docs" in system.dataset_parts:
+        return dataset.partial_corpus()
+    return None
 
 
 def _select(jobs: list[Job], patterns: list[str]) -> list[Job]:

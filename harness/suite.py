@@ -191,7 +191,7 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         prefix = f"datasets.{ds_name}"
         if not isinstance(table, dict):
             raise f.error("expected a table", prefix)
-        f.check_keys(table, ("id", "exclude_self_matches", "metrics"), prefix)
+        f.check_keys(table, ("id", "exclude_self_matches", "metrics", "group"), prefix)
         irds_id = f.get(table, "id", str, prefix)
         if check_datasets:
             try:
@@ -201,7 +201,8 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         exclude = f.get(table, "exclude_self_matches", bool, prefix, default_excludes_self_matches(irds_id))
         if "metrics" in table:
             dataset_metrics[ds_name] = _metrics(f, f.str_list(table, "metrics", prefix), f"{prefix}.metrics")
-        datasets.append(DatasetRef(ds_name, irds_id, exclude, digest_dir))
+        group = f.get(table, "group", str, prefix, None)
+        datasets.append(DatasetRef(ds_name, irds_id, exclude, digest_dir, group))
     if not datasets:
         raise f.error("a suite needs at least one dataset", "datasets")
 

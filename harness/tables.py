@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.aggregate import Aggregate, aggregate
 from harness.results import Results
 from harness.suite import Suite
 
@@ -36,7 +37,7 @@ def format_results(suite: Suite, results: Results) -> str:
             rows.append([spec.label or spec.name, *cells])
         if rows:
             out.append(_grid(["system", *metrics], rows))
-        else:
+        elif any(d == ds.name for d, _ in results.missing):
             out.append("  (no results stored yet: run `irh run` first)")
         if any_limited:
             out.append(
@@ -50,7 +51,28 @@ def format_results(suite: Suite, results: Results) -> str:
             if d == ds.name:
                 out.append(f"  missing {s}: not in the store (not run yet)")
         out.append("")
+    out += _aggregate_section(suite, aggregate(suite, results))
     return "\n".join(out).rstrip() + "\n"
+
+
+def _aggregate_section(suite: Suite, agg: Aggregate) -> list[str]:
+    out = []
+    labels = {s.name: s.label or s.name for s in suite.systems}
+    for group, values in agg.groups.items():
+        members = agg.group_members[group]
+        out.append(f"{suite.name} · {group}: mean of {len(members)} datasets ({', '.join(members)})")
+        rows = [[labels[s], *(f"{v[m]:.4f}" for m in agg.metrics)] for s, v in values.items()]
+        out += [_grid(["system", *agg.metrics], rows) if rows else "  (no system has results on every member)", ""]
+    if len(agg.units) + len(agg.excluded) > 1 and agg.metrics:
+        out.append(
+            f"{suite.name} · mean over the {len(agg.units)} dataset(s) every system ran on: {', '.join(agg.units)}"
+        )
+        rows = [[labels[s], *(f"{v[m]:.4f}" for m in agg.metrics)] for s, v in agg.means.items()]
+        out.append(_grid(["system", *agg.metrics], rows) if rows else "  (none)")
+        for unit, why in agg.excluded.items():
+            out.append(f"  not in the mean: {unit} ({why})")
+        out.append("")
+    return out
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from harness.offline_data import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("IRH_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
@@ -25,7 +25,7 @@ def irds_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pytest.fail(f"shared data not found at {SHARED_DATA}")
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     home = tmp_path_factory.mktemp("irds_home")
-    subprocess.run([sys.executable, str(script), str(home)], check=True, capture_output=True)
+    prepare(home, SHARED_DATA)
     os.environ["IR_DATASETS_HOME"] = str(home)
     return home
 
