@@ -33,7 +33,7 @@ def offline_data(session: nox.Session) -> dict[str, str]:
     home = ROOT / ".nox" / "irds_home"
     if (SHARED_DATA / "make_irds_home.py").exists():
         if not (home / ".complete").exists():
-            session.run("python", str(SHARED_DATA / "make_irds_home.py"), str(home))
+            session.run("irh", "data", "prepare", str(home), "--source", str(SHARED_DATA))
             (home / ".complete").write_text("ok\n")
         env["IR_DATASETS_HOME"] = str(home)
     else:
@@ -72,3 +72,16 @@ def perf(session: nox.Session) -> None:
     env = offline_data(session)
     for script in sorted(Path("benchmarks").glob("perf_*.py")):
         session.run("python", str(script), env=env)
+
+
+@nox.session
+def regression(session: nox.Session) -> None:
+    """Run suites and compare them with their committed baselines (results/baselines/); reports in reports/regression/.
+
+    `nox -s regression -- suites/trec-dl.toml` for other suites; fails on any REGRESSED or MISSING value.
+    """
+    install(session)
+    env = offline_data(session)
+    for suite in session.posargs or ["suites/smoke.toml"]:
+        out = Path("reports") / "regression" / Path(suite).stem
+        session.run("irh", "regress", suite, "--out", f"{out}.md", "--out", f"{out}.json", env=env)

@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -40,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("suite")
     run.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help="glob; repeatable")
     run.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    _execution_args(run)
     run.set_defaults(func=cmd_run)
 
     ev = sub.add_parser("eval", help="evaluate the stored runs of a suite (runs nothing)")
@@ -52,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(func=cmd_show)
 
+    cmp = sub.add_parser(
+        "compare", help="significance tests, W/T/L and win analysis vs the baseline, from stored runs (runs nothing)"
+    )
+    cmp.add_argument("suite")
+    cmp.add_argument("--format", choices=("table", "json"), default="table")
+    cmp.add_argument("--metric", help="metric of the W/T/L column, win analysis and plots (default: the suite's first)")
+    cmp.add_argument(
+        "--baseline", nargs="+", action="extend", metavar="NAME", help="baseline system(s) (default: the suite's)"
+    )
+    cmp.add_argument("--no-plots", action="store_true", help="store tables only")
+    cmp.set_defaults(func=cmd_compare)
+
     cache = sub.add_parser("cache", help="list, remove or verify stored entries")
     csub = cache.add_subparsers(required=True, metavar="ACTION")
     ls = csub.add_parser("ls", help="list stored runs")
@@ -62,6 +74,36 @@ def _parser() -> argparse.ArgumentParser:
     rm.set_defaults(func=cmd_cache_rm)
     verify = csub.add_parser("verify", help="check every entry against its recorded sha256")
     verify.set_defaults(func=cmd_cache_verify)
+
+    baseline = sub.add_parser("baseline", help="regression baselines (results/baselines/SUITE.json)")
+    bsub = baseline.add_subparsers(required=True, metavar="ACTION")
+    bsave = bsub.add_parser("save", help="run a suite (cache-aware) and save its metrics as the expected values")
+    bsave.add_argument("suite")
+    bsave.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    _execution_args(bsave)
+    bsave.add_argument("--baselines", metavar="DIR", help="default: $IRH_BASELINES or RESULTS/baselines")
+    bsave.set_defaults(func=cmd_baseline_save)
+
+    regress = sub.add_parser("regress", help="run a suite (cache-aware) and compare with its baseline")
+    regress.add_argument("suite")
+    regress.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help="glob; repeatable")
+    regress.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    _execution_args(regress)
+    regress.add_argument("--baselines", metavar="DIR", help="default: $IRH_BASELINES or RESULTS/baselines")
+    regress.add_argument("--format", choices=("table", "md", "json"), default="table")
+    regress.add_argument(
+        "--out", action="append", metavar="FILE", help="also write the report here (.md/.json by suffix); repeatable"
+    )
+    regress.set_defaults(func=cmd_regress)
+
+    suites = sub.add_parser("suites", help="list the suites, or check what a suite's datasets have on this machine")
+    ssub = suites.add_subparsers(required=True, metavar="ACTION")
+    slist = ssub.add_parser("list", help="the suites in a folder")
+    slist.add_argument("folder", nargs="?", default="suites")
+    slist.set_defaults(func=cmd_suites_list)
+    scheck = ssub.add_parser("check", help="docs/queries/qrels: local, download needed (size), or licensed")
+    scheck.add_argument("suite")
+    scheck.set_defaults(func=cmd_suites_check)
 
     data = sub.add_parser("data", help="offline data")
     dsub = data.add_subparsers(required=True, metavar="ACTION")
@@ -94,7 +136,7 @@ def cmd_run(args) -> int:
     from harness.tables import format_results
 
     suite, store = _suite(args)
-    _, results = run_suite(suite, store, args.only, args.jobs)
+    _, results = run_suite(suite, store, args.only, args.jobs, backend=args.backend, scheduler=args.scheduler)
     print(format_results(suite, results))
     return 0
 
@@ -120,6 +162,23 @@ def cmd_show(args) -> int:
         print(json.dumps(results.nested(), indent=2, sort_keys=True))
     else:
         print(format_results(suite, results))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from harness.compare import compare_suite, dumps, format_comparison, save_comparison
+    from harness.plan import plan
+    from harness.results import evaluate_jobs
+
+    suite, store = _suite(args)
+    results = evaluate_jobs(suite, plan(suite, store), store)
+    for d, s in results.missing:
+        print(f"irh: missing run {d}/{s}: not in the store (run `irh run` first); left out", file=sys.stderr)
+    if results.per_query.empty:
+        raise HarnessError("no stored runs to compare: run `irh run` first", file=str(suite.path))
+    comparison = compare_suite(suite, results, store, args.baseline, args.metric)
+    summary = save_comparison(comparison, store.root / "compare" / suite.name, plots=not args.no_plots)
+    print(dumps(summary) if args.format == "json" else format_comparison(comparison))
     return 0
 
 
@@ -151,11 +210,82 @@ def cmd_cache_verify(args) -> int:
     return 1 if problems else 0
 
 
+def _execution_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("loky", "dask", "ray"),
+        default="loky",
+        help="where jobs run: local processes (loky), a Dask cluster or a Ray cluster (store on a shared filesystem)",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786) or Ray cluster address")
+
+
+def _baselines_dir(args) -> Path:
+    return Path(args.baselines or os.environ.get("IRH_BASELINES") or Path(args.results) / "baselines")
+
+
+def cmd_baseline_save(args) -> int:
+    from harness.regression import baseline_path, make_baseline, save_baseline
+    from harness.runner import run_suite
+
+    suite, store = _suite(args)
+    _, results = run_suite(suite, store, None, args.jobs, backend=args.backend, scheduler=args.scheduler)
+    if results.missing:
+        raise HarnessError(f"no results for {', '.join('/'.join(m) for m in results.missing)}", file=str(suite.path))
+    path = baseline_path(_baselines_dir(args), suite)
+    baseline = make_baseline(suite, results)
+    save_baseline(path, baseline)
+    n = sum(len(metrics) for systems in baseline["expected"].values() for metrics in systems.values())
+    print(f"saved {n} expected values of suite {suite.name!r} to {path}")
+    return 0
+
+
+def cmd_regress(args) -> int:
+    from harness.regression import (
+        baseline_path,
+        compare,
+        format_for_path,
+        format_report,
+        load_baseline,
+        passed,
+    )
+    from harness.runner import run_suite
+    from harness.store import write_text_atomic
+
+    suite, store = _suite(args)
+    path = baseline_path(_baselines_dir(args), suite)
+    baseline = load_baseline(path, suite)
+    _, results = run_suite(suite, store, args.only, args.jobs, backend=args.backend, scheduler=args.scheduler)
+    rows = compare(baseline, results, suite, args.only)
+    print(format_report(args.format, suite, baseline, str(path), rows))
+    for out in args.out or []:
+        write_text_atomic(Path(out), format_report(format_for_path(out, args.format), suite, baseline, str(path), rows))
+    return 0 if passed(rows) else 1
+
+
+def cmd_suites_list(args) -> int:
+    from harness.catalogue import list_suites
+
+    for suite in list_suites(Path(args.folder)):
+        print(f"{suite.path}  {suite.name}: {len(suite.datasets)} datasets, {len(suite.systems)} systems, "
+              f"metrics {', '.join(suite.metrics)}  {suite.description}")  # fmt: skip
+    return 0
+
+
+def cmd_suites_check(args) -> int:
+    from harness.catalogue import check_suite
+
+    suite, store = _suite(args)
+    print(check_suite(suite, store))
+    return 0
+
+
 def cmd_data_prepare(args) -> int:
-    script = Path(args.source) / "make_irds_home.py"
-    if not script.exists():
-        raise HarnessError("no make_irds_home.py in the data folder", file=str(args.source), field="--source")
-    return subprocess.call([sys.executable, str(script), args.dir])
+    from harness.offline_data import prepare
+
+    placed = prepare(Path(args.dir), Path(args.source))
+    print(f"also placed: {', '.join(placed)}" if placed else "nothing extra placed")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,22 +1,37 @@
-"""Run a suite's jobs, skipping every one whose run is already in the store."""
+"""Run a suite's jobs, skipping every one whose run is already in the store.
+
+Jobs run level by level (a stage after the stages it consumes) through joblib: in this process, on local ``loky``
+workers, or on a Dask or Ray cluster whose workers reach the store root through a shared filesystem. Each job takes
+its entry's lock before computing, so concurrent runs of the same suite (or two workers given the same job) compute
+it once; a stage that wants an accelerator also holds one device slot per device while it runs.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.util
 import logging
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 
 from harness.errors import HarnessError
 from harness.plan import Job, make_system, plan
 from harness.provenance import hardware, library_versions, now
 from harness.results import Results, evaluate_jobs
-from harness.store import Store
+from harness.store import HOST, Store, file_lock
 from harness.suite import Suite
+from harness.system import System
 
 log = logging.getLogger("irh")
+
+BACKENDS = ("loky", "dask", "ray")
 
 
 @dataclass(frozen=True)
@@ -26,21 +41,38 @@ class JobOutcome:
     status: str  # "cached" | "computed" | "skipped"
     seconds: float = 0.0
     detail: str = ""
+    worker: str = ""  # host:pid of the process that handled the job
 
 
 def run_suite(
-    suite: Suite, store: Store, only: list[str] | None = None, n_jobs: int = 1
+    suite: Suite,
+    store: Store,
+    only: list[str] | None = None,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
 ) -> tuple[list[JobOutcome], Results]:
     """Plan, run what is not cached, evaluate."""
     jobs = plan(suite, store, only)
-    outcomes = run_jobs(jobs, store, n_jobs=n_jobs)
+    outcomes = run_jobs(jobs, store, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("computed", "cached", "skipped")}
     log.info("%(computed)d computed, %(cached)d cached, %(skipped)d skipped", counts)
     return outcomes, evaluate_jobs(suite, jobs, store)
 
 
-def run_jobs(jobs: list[Job], store: Store, n_jobs: int = 1, backend: str = "loky") -> list[JobOutcome]:
-    """Execute jobs level by level (a stage only after the stages it consumes); independent jobs run in parallel."""
+def run_jobs(
+    jobs: list[Job], store: Store, n_jobs: int = 1, backend: str = "loky", scheduler: str | None = None
+) -> list[JobOutcome]:
+    """Execute jobs level by level (a stage only after the stages it consumes); independent jobs run in parallel.
+
+    ``backend``: "loky" (local processes; ``n_jobs`` of them, in this process when 1), "dask" (a
+    ``distributed`` cluster at ``scheduler``, e.g. tcp://host:8786, or a local one when None) or "ray" (``scheduler``
+    is the Ray address). On a cluster the store root must be a path every worker sees (a shared filesystem).
+    """
+    if backend not in BACKENDS:
+        raise HarnessError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})", field="--backend")
+    if scheduler and backend == "loky":
+        raise HarnessError("--scheduler needs --backend dask or ray", field="--scheduler")
     removed = store.clean_leftovers()
     if removed:
         log.info("removed %d leftover(s) of interrupted writes", removed)
@@ -50,33 +82,97 @@ def run_jobs(jobs: list[Job], store: Store, n_jobs: int = 1, backend: str = "lok
         if job.key is not None:
             level[job.key] = 1 + max((level.get(u, -1) for u in job.upstream), default=-1)
     runnable = [j for j in jobs if j.key is not None]
-    threads = 2 if n_jobs == 1 else 1  # with parallel jobs, each job gets one core
-    for depth in sorted(set(level.values())):
-        wave = [j for j in runnable if level[j.key] == depth]
-        if n_jobs == 1 or len(wave) == 1:
-            outcomes += [execute(j, store.root, threads) for j in wave]
-        else:
-            outcomes += Parallel(n_jobs=n_jobs, backend=backend)(delayed(execute)(j, store.root, threads) for j in wave)
+    root = store.root.resolve()  # workers elsewhere need a path that does not depend on our cwd
+    local = backend == "loky" and n_jobs == 1
+    threads = 2 if local else 1  # with parallel jobs, each job gets one core
+    with _cluster(backend, scheduler) if not local and runnable else contextlib.nullcontext():
+        for depth in sorted(set(level.values())):
+            wave = [j for j in runnable if level[j.key] == depth]
+            if local or (backend == "loky" and len(wave) == 1):
+                outcomes += [execute(j, root, threads) for j in wave]
+            else:
+                workers = n_jobs if backend == "loky" else -1  # a cluster: all its workers
+                outcomes += Parallel(n_jobs=workers)(delayed(execute)(j, root, threads) for j in wave)
     for o in outcomes:
         log.info("%-9s %s%s", o.status, o.label, f" ({o.seconds:.1f}s)" if o.status == "computed" else "")
     return outcomes
 
 
+@contextlib.contextmanager
+def _cluster(backend: str, scheduler: str | None) -> Iterator[None]:
+    """joblib's parallel configuration for the backend, connected to its cluster for the duration."""
+    if backend == "loky":
+        with parallel_config(backend="loky"):
+            yield
+        return
+    if backend == "dask":
+        if importlib.util.find_spec("distributed") is None:
+            raise HarnessError("backend 'dask' needs dask.distributed: pip install 'dask[distributed]'")
+        from distributed import Client
+
+        try:
+            client = Client(scheduler, timeout="30s") if scheduler else Client()
+        except OSError as e:
+            raise HarnessError(f"cannot reach the Dask scheduler {scheduler}: {e}", field="--scheduler") from None
+        info = client.scheduler_info()
+        log.info("dask: %d worker(s) at %s", len(info.get("workers", {})), info.get("address"))
+        try:
+            with parallel_config(backend="dask", client=client):
+                yield
+        finally:
+            client.close()
+        return
+    try:
+        import ray
+        from ray.util.joblib import register_ray
+    except ImportError:
+        raise HarnessError("backend 'ray' needs the ray package: pip install 'ray[default]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=scheduler, log_to_driver=False)
+    register_ray()
+    try:
+        with parallel_config(backend="ray"):
+            yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def execute(job: Job, store_root, threads: int = 2) -> JobOutcome:
+    """Compute one job's run unless it is stored; waits for another process computing the same key."""
     store = Store(store_root)
+    worker = f"{HOST}:{os.getpid()}"
     if store.has_run(job.key):
-        return JobOutcome(job.label, job.key, "cached")
+        return JobOutcome(job.label, job.key, "cached", worker=worker)
+    with store.lock("runs", job.key, blocking=False) as free:
+        if free:
+            return _compute(job, store, threads, worker)
+    log.info("waiting for %s: another process is computing it", job.label)
+    with store.lock("runs", job.key):
+        if store.has_run(job.key):
+            return JobOutcome(job.label, job.key, "cached", detail="computed by another process", worker=worker)
+        return _compute(job, store, threads, worker)  # the other process failed: our turn
+
+
+def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:
+    """Run the stage and store its run; the caller holds the entry's lock."""
+    if store.has_run(job.key):
+        return JobOutcome(job.label, job.key, "cached", worker=worker)
     spec, dataset = job.spec, job.dataset
     system = make_system(spec, store, threads)
-    start = time.perf_counter()
-    if spec.role == "retriever":
-        run = system.retrieve(dataset, spec.k)
-    elif spec.role == "reranker":
-        candidates = store.load_run(job.upstream[0]).top(spec.depth)
-        run = system.rerank(dataset, candidates, spec.depth)
-    else:
-        run = system.fuse(dataset, [store.load_run(k) for k in job.upstream]).top(spec.k)
-    seconds = time.perf_counter() - start
+    with device_slot(system, store) as device:
+        if device is not None:
+            system.assigned_device = device
+        start = time.perf_counter()
+        if spec.role == "retriever":
+            run = system.retrieve(dataset, spec.k)
+        elif spec.role == "reranker":
+            candidates = store.load_run(job.upstream[0]).top(spec.depth)
+            run = system.rerank(dataset, candidates, spec.depth)
+        else:
+            run = system.fuse(dataset, [store.load_run(k) for k in job.upstream]).top(spec.k)
+        seconds = time.perf_counter() - start
     try:
         run.validate(dataset.queries().keys(), source=f"system {spec.name!r} on {dataset.name}")
     except HarnessError as e:
@@ -98,10 +194,75 @@ def execute(job: Job, store_root, threads: int = 2) -> JobOutcome:
             "max_depth": run.depth(),
             "wall_seconds": seconds,
             "created": now(),
+            "worker": worker,
+            **({"device": device} if device else {}),
             "versions": library_versions(),
             "hardware": hardware(),
             **getattr(system, "run_metadata", {}),
         },
         files=getattr(system, "run_files", None),
     )
-    return JobOutcome(job.label, job.key, "computed", seconds)
+    return JobOutcome(job.label, job.key, "computed", seconds, worker=worker)
+
+
+# ---------------------------------------------------------------- accelerators: one stage per device
+def wants_device(system: System) -> bool:
+    """Whether a stage is accelerator-bound: ``device_bound`` if the system says, else a config ``device`` not cpu."""
+    explicit = getattr(system, "device_bound", None)
+    if explicit is not None:
+        return bool(explicit)
+    device = getattr(system.config, "device", None)
+    return isinstance(device, str) and not device.startswith("cpu")
+
+
+def visible_devices() -> list[str]:
+    """Accelerators of this host: $IRH_DEVICES (comma-separated, e.g. "cuda:0,cuda:1") or torch's CUDA devices."""
+    env = os.environ.get("IRH_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip()]
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
+        return []
+    import torch
+
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
+class DeviceSlots:
+    """One holder per device across every process of this host: a lock file per device under the store.
+
+    ``acquire`` takes the first free device, or waits until one frees (polling, since a process may wait for any).
+    """
+
+    def __init__(self, lock_dir: Path, devices: list[str], poll_seconds: float = 0.2):
+        self.lock_dir = Path(lock_dir)
+        self.devices = list(devices)
+        self.poll_seconds = poll_seconds
+
+    def _path(self, device: str) -> Path:
+        return self.lock_dir / f"{HOST}-{device.replace(':', '_')}.lock"
+
+    @contextlib.contextmanager
+    def acquire(self, timeout: float | None = None) -> Iterator[str]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            for device in self.devices:
+                with file_lock(self._path(device), blocking=False) as got:
+                    if got:
+                        yield device
+                        return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"no free device among {', '.join(self.devices)}")
+            time.sleep(self.poll_seconds)
+
+
+@contextlib.contextmanager
+def device_slot(system: System, store: Store) -> Iterator[str | None]:
+    """The device this stage may use, held for its duration; None when it needs none or the host has none."""
+    devices = visible_devices() if wants_device(system) else []
+    if not devices:
+        yield None
+        return
+    slots = DeviceSlots(store.root / "locks" / "devices", devices)
+    with slots.acquire() as device:
+        log.info("%s: using %s", type(system).__name__, device)
+        yield device

@@ -2,13 +2,25 @@
 
 An entry is a payload file plus a JSON sidecar, both written to a temp file and renamed into place; the sidecar goes
 last and records the payload's sha256, so an entry exists only once it is complete, and ``verify`` can prove it.
+
+Several processes, on this machine or on others that mount the same store root, may write at once: each entry has a
+lock file beside it (``flock``; Linux NFS clients map it onto NFS byte-range locks), held while the entry is computed
+and written, so a second process wanting the same entry waits and then finds it stored. Temp files are named
+``.NAME.tmp-PID-RANDOM-HOST``, so clean-up can tell a killed writer's leftovers from a live writer's files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
+import re
 import shutil
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,14 +31,122 @@ import pandas as pd
 from harness.hashing import digest_file
 from harness.run import Run
 
+log = logging.getLogger("irh")
+
 # Bump when the on-disk meaning of an entry changes; it is part of every cache key.
 STORE_FORMAT = 1
+
+HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "localhost"
+# A temp file of another host (its pid cannot be checked from here) is a leftover only after this long without a
+# write: generous, because a writer on a shared filesystem may be slow. Override with $IRH_STALE_TEMP_SECONDS.
+STALE_AFTER_SECONDS = 24 * 3600
+# Temp names without a host (older writers) are judged by their pid on this host, but only after this long without
+# a write, in case they belong to a live process on another machine that shares the store.
+HOSTLESS_GRACE_SECONDS = 15 * 60
+_TMP_RE = re.compile(r"\.tmp-(?P<pid>\d+)-(?P<rand>[0-9a-f]{8})(?:-(?P<host>.+))?$")
+
+
+def temp_path(path: Path) -> Path:
+    """A unique temp name beside ``path`` that records who writes it (pid and host), for safe clean-up."""
+    return path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-{HOST}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _last_write(path: Path) -> float:
+    """Newest mtime of a file, or of a directory and everything in it (a temp dir being filled is live)."""
+    try:
+        newest = path.lstat().st_mtime
+    except FileNotFoundError:
+        return time.time()
+    if path.is_dir():
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in dirnames + filenames:
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+    return newest
+
+
+def is_stale_temp(path: Path, now: float | None = None) -> bool:
+    """True when a temp file/dir was left by a writer that is gone; never for a live writer's file.
+
+    Ours (this host): its pid is dead. Another host's: no write for ``STALE_AFTER_SECONDS``. No host in the name:
+    pid dead here and no write for ``HOSTLESS_GRACE_SECONDS``.
+    """
+    m = _TMP_RE.search(path.name)
+    if m is None:
+        return False
+    idle = (time.time() if now is None else now) - _last_write(path)
+    pid, host = int(m["pid"]), m["host"]
+    if host == HOST:
+        return not pid_alive(pid)
+    if host is None:
+        return not pid_alive(pid) and idle > HOSTLESS_GRACE_SECONDS
+    return idle > float(os.environ.get("IRH_STALE_TEMP_SECONDS", STALE_AFTER_SECONDS))
+
+
+_held = threading.local()  # lock files this thread holds, so a holder may re-enter (save_run inside execute)
+
+
+def _open_locked(path: Path, blocking: bool) -> int | None:
+    """fd of ``path`` holding an exclusive flock, or None if not ``blocking`` and another holds it."""
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        # The previous holder deletes the file when it lets go: if we locked a file that is no longer at ``path``,
+        # someone may already hold a new one there, so start again.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
+    """Exclusive ``flock`` on ``path``; yields False if ``blocking`` is off and another process holds it.
+
+    Re-entrant within a thread. The kernel releases it when the holder dies, so a killed process never leaves a held
+    lock; the holder deletes the file as it lets go (waiters notice and retry), so no lock files pile up.
+    """
+    held: set[str] = _held.__dict__.setdefault("paths", set())
+    name = os.path.abspath(path)
+    if name in held:
+        yield True
+        return
+    fd = _open_locked(path, blocking)
+    if fd is None:
+        yield False
+        return
+    held.add(name)
+    try:
+        yield True
+    finally:
+        held.discard(name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)  # releases the flock
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call write(tmp) then rename tmp to path: readers see the old file or the whole new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = temp_path(path)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
@@ -65,6 +185,15 @@ class Store:
         base = self.root / kind / key[:2] / key
         return base.with_name(key + self.KINDS[kind]), base.with_name(key + ".json")
 
+    def lock_path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / f"{key}.lock"
+
+    @contextlib.contextmanager
+    def lock(self, kind: str, key: str, blocking: bool = True) -> Iterator[bool]:
+        """Hold the entry's lock: one process computes and writes an entry, others wait (see ``file_lock``)."""
+        with file_lock(self.lock_path(kind, key), blocking) as got:
+            yield got
+
     # ---------------------------------------------------------------- generic entries
     def has(self, kind: str, key: str) -> bool:
         payload, sidecar = self._paths(kind, key)
@@ -75,8 +204,9 @@ class Store:
 
     def _put(self, kind: str, key: str, write_payload: Callable[[Path], None], meta: dict) -> None:
         payload, sidecar = self._paths(kind, key)
-        atomic_write(payload, write_payload)
-        write_json(sidecar, {**meta, "key": key, "kind": kind, "sha256": digest_file(payload)})
+        with self.lock(kind, key):  # between payload and sidecar, clean-up must not take the payload for a leftover
+            atomic_write(payload, write_payload)
+            write_json(sidecar, {**meta, "key": key, "kind": kind, "sha256": digest_file(payload)})
 
     def entries(self, kind: str) -> Iterator[dict]:
         for sidecar in sorted((self.root / kind).glob("*/*.json")):
@@ -108,24 +238,39 @@ class Store:
                     problems.append(f"{kind}/{key}: payload missing")
                 elif digest_file(payload) != meta.get("sha256"):
                     problems.append(f"{kind}/{key}: payload does not match its recorded sha256")
-            for payload in (self.root / kind).glob(f"*/*{self.KINDS[kind]}"):
-                if not payload.with_name(payload.name.removesuffix(self.KINDS[kind]) + ".json").exists():
-                    problems.append(f"{kind}/{payload.name}: payload without sidecar (an interrupted write)")
-        for tmp in self.root.glob("**/.*.tmp-*"):
+            for payload in self._orphans(kind):
+                problems.append(f"{kind}/{payload.name}: payload without sidecar (an interrupted write)")
+        for tmp in self._stale_temps():
             problems.append(f"{tmp.relative_to(self.root)}: leftover temporary file of an interrupted write")
         return problems
 
+    def _orphans(self, kind: str) -> Iterator[Path]:
+        """Payloads without a sidecar whose writer is gone (a live writer holds the entry's lock)."""
+        suffix = self.KINDS[kind]
+        for payload in sorted((self.root / kind).glob(f"*/*{suffix}")):
+            key = payload.name.removesuffix(suffix)
+            if payload.with_name(key + ".json").exists():
+                continue
+            with self.lock(kind, key, blocking=False) as free:
+                if free and payload.exists() and not payload.with_name(key + ".json").exists():
+                    yield payload
+
+    def _stale_temps(self) -> list[Path]:
+        return [t for t in sorted(self.root.glob("**/.*.tmp-*")) if is_stale_temp(t)]
+
     def clean_leftovers(self) -> int:
-        """Delete temp files and sidecar-less payloads left by killed processes; returns how many."""
+        """Delete temp files and sidecar-less payloads left by killed processes; returns how many.
+
+        Safe while other processes write to the same store: files of live writers are left alone.
+        """
         n = 0
-        for tmp in self.root.glob("**/.*.tmp-*"):
+        for tmp in self._stale_temps():
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
             n += 1
-        for kind, suffix in self.KINDS.items():
-            for payload in (self.root / kind).glob(f"*/*{suffix}"):
-                if not payload.with_name(payload.name.removesuffix(suffix) + ".json").exists():
-                    payload.unlink(missing_ok=True)
-                    n += 1
+        for kind in self.KINDS:
+            for payload in self._orphans(kind):
+                payload.unlink(missing_ok=True)
+                n += 1
         return n
 
     # ---------------------------------------------------------------- runs
