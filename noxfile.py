@@ -66,6 +66,33 @@ def benchmark(session: nox.Session) -> None:
 
 
 @nox.session
+def train(session: nox.Session) -> None:
+    """Train a model from a training config (long: start it in the background): `nox -s train -- suites/train/X.toml`.
+
+    Re-running resumes from the last checkpoint under results/models/<name>/; extra arguments go to `irh train`.
+    """
+    install(session)
+    env = offline_data(session)
+    if not session.posargs:
+        session.error("name a training config: nox -s train -- suites/train/X.toml")
+    session.run("irh", "train", *session.posargs, env=env)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Render a suite's stored results (runs nothing): `nox -s report -- suites/X.toml [html latex md]`.
+
+    Writes reports/<suite>/report.html, reports/<suite>/latex/ (report.tex, tables/, figures/) and
+    reports/<suite>/report.md; the default suite is beir-local, run it first (`nox -s benchmark`).
+    """
+    install(session)
+    env = offline_data(session)
+    suite = session.posargs[0] if session.posargs else DEFAULT_SUITE
+    for fmt in session.posargs[1:] or ["html", "latex", "md"]:
+        session.run("irh", "report", suite, "--format", fmt, env=env)
+
+
+@nox.session
 def perf(session: nox.Session) -> None:
     """Timings written to results/perf/*.json."""
     install(session)

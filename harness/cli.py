@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--no-plots", action="store_true", help="store tables only")
     cmp.set_defaults(func=cmd_compare)
 
+    rep = sub.add_parser("report", help="render a suite's stored results as HTML, LaTeX or Markdown (runs nothing)")
+    rep.add_argument("suite")
+    rep.add_argument("--format", choices=("html", "latex", "md"), default="html")
+    rep.add_argument(
+        "--out", metavar="PATH", help="file (html, md; '-' = stdout) or folder (latex); default reports/SUITE/..."
+    )
+    rep.set_defaults(func=cmd_report)
+
     cache = sub.add_parser("cache", help="list, remove or verify stored entries")
     csub = cache.add_subparsers(required=True, metavar="ACTION")
     ls = csub.add_parser("ls", help="list stored runs")
@@ -115,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
         help="folder with make_irds_home.py and the files (default: $IRH_SHARED_DATA or ../shared/data)",
     )
     prep.set_defaults(func=cmd_data_prepare)
+
+    tr = sub.add_parser("train", help="train a model from a training config (resumes from its last checkpoint)")
+    tr.add_argument("config", help="training config, e.g. suites/train/scifact-ce-pointwise.toml")
+    tr.add_argument("--max-steps", type=int, metavar="N", help="train at most N steps now, checkpoint, stop")
+    tr.add_argument("--no-eval", action="store_true", help="skip the config's [eval] when training ends")
+    tr.add_argument("--threads", type=int, help="torch threads (default: the config's train.threads)")
+    tr.set_defaults(func=cmd_train)
     return p
 
 
@@ -179,6 +194,23 @@ def cmd_compare(args) -> int:
     comparison = compare_suite(suite, results, store, args.baseline, args.metric)
     summary = save_comparison(comparison, store.root / "compare" / suite.name, plots=not args.no_plots)
     print(dumps(summary) if args.format == "json" else format_comparison(comparison))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from harness.report import default_out, gather, render_html, render_markdown, write_report
+
+    if args.out == "-" and args.format == "latex":
+        raise HarnessError("--out -: LaTeX is a folder (report.tex, tables/, figures/); give a folder")
+    suite, store = _suite(args)
+    ctx = gather(suite, store)
+    for d, s in ctx.missing:
+        print(f"irh: missing run {d}/{s}: not in the store (run `irh run` first); left out", file=sys.stderr)
+    if args.out == "-":
+        print(render_html(ctx) if args.format == "html" else render_markdown(ctx), end="")
+        return 0
+    path = write_report(ctx, args.format, Path(args.out) if args.out else default_out(suite.name, args.format))
+    print(f"wrote {path}")
     return 0
 
 
@@ -285,6 +317,29 @@ def cmd_data_prepare(args) -> int:
 
     placed = prepare(Path(args.dir), Path(args.source))
     print(f"also placed: {', '.join(placed)}" if placed else "nothing extra placed")
+    return 0
+
+
+def cmd_train(args) -> int:
+    import dataclasses
+
+    from harness.store import Store
+    from harness.train.config import load_train_config
+    from harness.train.trainer import train
+
+    config = load_train_config(args.config)
+    if args.threads:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, threads=args.threads))
+    result = train(config, Store(args.results), max_steps=args.max_steps, evaluate=not args.no_eval)
+    if result.status == "stopped":
+        print(f"stopped at step {result.end_step}/{config.train.steps}: run `irh train {args.config}` to resume")
+        return 0
+    card = result.card
+    loss = card["loss"]
+    print(f"{result.status}: {result.model_dir}  digest {card['digest'][:16]}  "
+          f"loss {loss['first_10pct_mean']:.4f} → {loss['last_10pct_mean']:.4f}")  # fmt: skip
+    for system, values in ((card.get("metrics") or {}).get("systems") or {}).items():
+        print(f"  {card['metrics']['dataset']} {system}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
     return 0
 
 

