@@ -14,6 +14,7 @@ the best ``candidates`` are decompressed (centroid + residual weights, re-normal
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from harness.errors import HarnessError
 INDEX_VERSION = 1
 HELDOUT = 1 << 16  # tokens whose residuals give the bucket quantiles
 ASSIGN_CHUNK = 1 << 15  # token vectors per assignment step
+BLOCK_TOKENS = 8192  # tokens scored at a time at search time
 NEIGHBOUR_CELLS = 4  # coarse cells (incl. its own) whose centroids a token is compared with
 
 
@@ -311,23 +313,32 @@ class CompressedIndex:
         tokens = self._ranges(self.offsets[docs], lengths)
         packed = self.residuals[tokens].to(torch.int64) + self.byte_base  # (T, bytes_per_row)
         residuals = self.decode.index_select(0, packed.reshape(-1)).reshape(len(tokens), self.dim)
-        vectors = self.centroids[self.codes[tokens]] + residuals
+        vectors = residuals.add_(self.centroids[self.codes[tokens]])
         return torch.nn.functional.normalize(vectors, dim=1), lengths
 
     def candidates(self, q: Any, n_probe: int) -> tuple[Any, Any]:
         """(candidate document rows, their centroid-only MaxSim) for query vectors q (nq, dim): the documents in the
-        inverted lists of each query vector's n_probe nearest centroids, scored as Σ_i max_j q_i·c(d_j) over all
-        their tokens' centroids (PLAID's centroid interaction, without its score-threshold pruning)."""
+        inverted lists of each query vector's n_probe nearest centroids, scored as Σ_i max q_i·c over the probed
+        centroids c the document has a token in (PLAID's centroid interaction with pruning: other centroids count 0)."""
         import torch
 
         scores = q @ self.centroids.T  # (nq, K)
         probe = torch.unique(scores.topk(min(n_probe, scores.shape[1]), dim=1).indices)
         counts = self.ivf_offsets[probe + 1] - self.ivf_offsets[probe]
-        docs = torch.unique(self.ivf_docs[self._ranges(self.ivf_offsets[probe], counts)])
+        docs, where = torch.unique(self.ivf_docs[self._ranges(self.ivf_offsets[probe], counts)], return_inverse=True)
+        values = scores.T[torch.repeat_interleave(probe, counts)]  # (entries, nq)
+        approx = torch.zeros(len(docs), len(q)).index_reduce_(0, where, values, "amax", include_self=False)
+        return docs, approx.clamp(min=0).sum(dim=1)
+
+    def _blocks(self, docs: Any) -> list[slice]:
+        """Consecutive slices of ``docs`` holding about BLOCK_TOKENS tokens each (small temporaries: fast on CPU)."""
+        import torch
+
         lengths = self.lengths[docs]
-        tokens = self._ranges(self.offsets[docs], lengths)
-        per_token = scores.T.contiguous().index_select(0, self.codes[tokens])  # (tokens, nq)
-        return docs, torch.segment_reduce(per_token, "max", lengths=lengths, axis=0).sum(dim=1)
+        first_token = torch.cumsum(lengths, 0) - lengths
+        counts = torch.unique_consecutive(first_token // BLOCK_TOKENS, return_counts=True)[1]
+        bounds = [0, *torch.cumsum(counts, 0).tolist()]
+        return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
     def shortlist(self, q: Any, n_probe: int, candidates: int) -> tuple[Any, int]:
         """The ``candidates`` best document rows by centroid-only MaxSim, and how many candidates there were."""
@@ -337,7 +348,11 @@ class CompressedIndex:
     def search(self, q: Any, k: int, n_probe: int, candidates: int) -> tuple[Any, Any, int]:
         """(document rows, exact MaxSim on decompressed vectors) of the best ≤ k, and how many candidates there were.
         Query positions that are zero vectors contribute 0, as in exact MaxSim."""
+        import torch
+
         pool, n_candidates = self.shortlist(q, n_probe, candidates)
-        vectors, lengths = self.decompress(pool)
-        top = maxsim(q, vectors, lengths).topk(min(k, len(pool)))
+        exact = torch.empty(len(pool))
+        for block in self._blocks(pool):
+            exact[block] = maxsim(q, *self.decompress(pool[block]))
+        top = exact.topk(min(k, len(pool)))
         return pool[top.indices], top.values, n_candidates

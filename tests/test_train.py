@@ -223,6 +223,26 @@ def test_changed_config_does_not_resume_a_different_run(store: Store, tmp_path: 
         train(load_train_config(path), store, evaluate=False, progress=False)
 
 
+def test_reranker_teacher_scores_every_training_candidate(store: Store, tmp_path: Path) -> None:
+    """A trained cross-encoder as the teacher (ColBERTv2-style): it reranks the training candidates through the
+    harness (a cached run), so every positive and negative gets its score, z-normalised per query."""
+    from systems.cross_encoder import CrossEncoder, CrossEncoderConfig
+
+    teacher_cfg = variant(tmp_path, "tiny-teacher", ("steps = 24", "steps = 4"))
+    teacher_dir = train(load_train_config(teacher_cfg), store, evaluate=False, progress=False).model_dir
+    ce = f'\n[systems.ce]\nkind = "cross-encoder"\nmodel = "{teacher_dir}"\nmax_length = 64\n'
+    path = variant(tmp_path, "tiny-student", ('teacher = ["bm25"]', 'teacher = ["ce"]'), extra=ce)
+    data = prepare(load_train_config(path), store)
+    assert data.info["teacher"] == [
+        {"system": "ce", "kind": "cross-encoder", "mode": "reranks the training candidates", "pairs_outside_run": 0}
+    ]
+    e = data.examples[0]
+    ids = [*e.positives, *e.negatives]
+    system = CrossEncoder(CrossEncoderConfig(model=str(teacher_dir), max_length=64), Context(tmp_path / "art"))
+    raw = system.score_texts([data.queries[e.qid]] * len(ids), [data.docs[d] for d in ids]).astype(np.float64)
+    np.testing.assert_allclose([e.teacher[d] for d in ids], (raw - raw.mean()) / raw.std(), atol=1e-4)
+
+
 # ---------------------------------------------------------------- ColBERT
 class Docs:
     """A small in-memory corpus: the training examples' documents, queried by their queries."""

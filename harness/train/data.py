@@ -245,7 +245,7 @@ def _rerank_candidates(
 ) -> dict[str, Run]:
     """Run the reranker teachers over the training candidates (a run file of every positive and negative)."""
     candidates = Run({e.qid: {doc: float(-i) for i, doc in enumerate([*e.positives, *e.negatives])} for e in examples})
-    path = data_dir(store) / f"candidates-{key}.trec"
+    path = data_dir(store) / f"candidates-{key}.trec.gz"  # write_trec writes gzip
     if not path.exists():
         atomic_write(path, lambda tmp: candidates.write_trec(tmp, tag="candidates"))
     run_file = system_class("run-file")
