@@ -52,13 +52,18 @@ def temp_path(path: Path) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (killed, not yet reaped, e.g. under an init that never reaps) is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs (macOS): the signal probe is all there is
+        return True
+    return stat[stat.rindex(")") + 2] not in "ZX"
 
 
 def _last_write(path: Path) -> float:

@@ -18,7 +18,7 @@ import pytest
 from harness.plan import plan
 from harness.run import Run
 from harness.runner import DeviceSlots, device_slot, execute, run_suite, wants_device
-from harness.store import HOST, Store, file_lock
+from harness.store import HOST, Store, file_lock, pid_alive
 from harness.suite import load_suite
 from tests.conftest import SHARED_DATA
 
@@ -107,6 +107,20 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def test_a_killed_unreaped_writer_counts_as_dead() -> None:
+    # a SIGKILLed worker whose parent died stays a zombie under an init that never reaps; its temp files are stale
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert pid_alive(child.pid)
+        child.kill()
+        deadline = time.time() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z" and time.time() < deadline:
+            time.sleep(0.01)
+        assert not pid_alive(child.pid), "a zombie is not a live writer"
+    finally:
+        child.wait()
 
 
 def test_clean_leftovers_spares_live_writers(tmp_path: Path) -> None:
