@@ -10,6 +10,8 @@ import pandas as pd
 from harness.results import Results
 from harness.suite import Suite
 
+OVERALL = "*"  # key of the mean over every unit in Aggregate.depth_limited
+
 
 @dataclass
 class Aggregate:
@@ -19,6 +21,8 @@ class Aggregate:
     means: dict[str, dict[str, float]] = field(default_factory=dict)  # system → metric → mean over units
     units: list[str] = field(default_factory=list)  # datasets/groups the means are over
     excluded: dict[str, str] = field(default_factory=dict)  # unit → why it is not in the means
+    # group (or OVERALL for ``means``) → the (system, metric) whose mean averages at least one depth-limited run
+    depth_limited: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
 
 def aggregate(suite: Suite, results: Results) -> Aggregate:
@@ -38,6 +42,12 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
                     metric: float(pd.Series([nested[m][system][metric] for m in members]).mean()) for metric in metrics
                 }
         unit_values[unit] = values
+        agg.depth_limited[unit] = {
+            (system, metric)
+            for system in values
+            for m in members
+            for metric in results.info.get((m, system), {}).get("depth_limited", ())
+        }
         if len(members) > 1 or suite.dataset(members[0]).group:
             agg.groups[unit] = values
             agg.group_members[unit] = members
@@ -49,6 +59,7 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
             agg.excluded[unit] = f"no results for {', '.join(missing)}"
         else:
             agg.units.append(unit)
+    agg.depth_limited[OVERALL] = set().union(*(agg.depth_limited[u] for u in agg.units))
     if agg.units:
         for system in systems:
             agg.means[system] = {

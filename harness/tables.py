@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.aggregate import Aggregate, aggregate
+from harness.aggregate import OVERALL, Aggregate, aggregate
 from harness.results import Results
 from harness.suite import Suite
 
@@ -61,18 +61,24 @@ def _aggregate_section(suite: Suite, agg: Aggregate) -> list[str]:
     for group, values in agg.groups.items():
         members = agg.group_members[group]
         out.append(f"{suite.name} · {group}: mean of {len(members)} datasets ({', '.join(members)})")
-        rows = [[labels[s], *(f"{v[m]:.4f}" for m in agg.metrics)] for s, v in values.items()]
+        rows = [[labels[s], *(_mean_cell(agg, group, s, m, v[m]) for m in agg.metrics)] for s, v in values.items()]
         out += [_grid(["system", *agg.metrics], rows) if rows else "  (no system has results on every member)", ""]
     if len(agg.units) + len(agg.excluded) > 1 and agg.metrics:
         out.append(
             f"{suite.name} · mean over the {len(agg.units)} dataset(s) every system ran on: {', '.join(agg.units)}"
         )
-        rows = [[labels[s], *(f"{v[m]:.4f}" for m in agg.metrics)] for s, v in agg.means.items()]
+        rows = [[labels[s], *(_mean_cell(agg, OVERALL, s, m, v[m]) for m in agg.metrics)] for s, v in agg.means.items()]
         out.append(_grid(["system", *agg.metrics], rows) if rows else "  (none)")
+        if agg.depth_limited[OVERALL]:
+            out.append(f"  {DEPTH_MARK} averages at least one depth-limited run")
         for unit, why in agg.excluded.items():
             out.append(f"  not in the mean: {unit} ({why})")
         out.append("")
     return out
+
+
+def _mean_cell(agg: Aggregate, unit: str, system: str, metric: str, value: float) -> str:
+    return f"{value:.4f}{DEPTH_MARK if (system, metric) in agg.depth_limited[unit] else ''}"
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:

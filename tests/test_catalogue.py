@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.aggregate import aggregate
+from harness.aggregate import OVERALL, aggregate
 from harness.availability import expected_count, probe
 from harness.catalogue import check_suite
 from harness.evaluate import EvalScope, evaluate_per_query
@@ -82,7 +82,9 @@ def test_group_mean_and_suite_mean_over_datasets_every_system_ran_on(tmp_path: P
         [("a", "x", 0.5), ("a", "y", 0.7), ("c1", "x", 0.2), ("c2", "x", 0.4), ("c1", "y", 0.6), ("c2", "y", 0.8),
          ("b", "x", 0.9)]  # y has no result on b: b is left out of the mean
     )  # fmt: skip
+    results.info[("c2", "y")] = {"depth_limited": ["nDCG@10"]}  # y's run on c2 is shallower than the cut-off
     agg = aggregate(suite, results)
+    assert agg.depth_limited["cqa"] == agg.depth_limited[OVERALL] == {("y", "nDCG@10")}  # means that average it
     assert agg.groups["cqa"]["x"]["nDCG@10"] == pytest.approx(0.3)
     assert agg.groups["cqa"]["y"]["nDCG@10"] == pytest.approx(0.7)
     assert agg.units == ["a", "cqa"] and agg.excluded == {"b": "no results for y"}

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.aggregate import Aggregate, aggregate
+from harness.aggregate import OVERALL, Aggregate, aggregate
 from harness.errors import HarnessError
 from harness.results import Results
 from harness.store import Store
@@ -512,6 +512,14 @@ def _natural(text: str) -> list[Any]:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
 
 
+def _limited(agg: Aggregate, unit: str) -> dict[str, list[str]]:
+    """system → metrics whose mean over ``unit`` averages a depth-limited run."""
+    out: dict[str, list[str]] = {}
+    for system, metric in sorted(agg.depth_limited[unit]):
+        out.setdefault(system, []).append(metric)
+    return out
+
+
 def _summaries(suite: Suite, agg: Aggregate, labels: Mapping[str, str]) -> tuple[list[Table], list[str]]:
     tables, notes = [], []
     metrics = list(agg.metrics)
@@ -520,13 +528,14 @@ def _summaries(suite: Suite, agg: Aggregate, labels: Mapping[str, str]) -> tuple
         tables.append(
             build_table(
                 f"group-{_slug(group)}", f"{suite.name} · {group}", metrics, values, labels,
-                note=f"mean of {len(members)} datasets: {', '.join(members)}",
+                depth_limited=_limited(agg, group), note=f"mean of {len(members)} datasets: {', '.join(members)}",
             )
         )  # fmt: skip
     if len(agg.units) + len(agg.excluded) > 1 and metrics and agg.means:
         tables.append(
             build_table(
                 "suite-mean", f"{suite.name} · mean over datasets", metrics, agg.means, labels,
+                depth_limited=_limited(agg, OVERALL),
                 note=f"mean over the {len(agg.units)} datasets every system ran on: {', '.join(agg.units)}",
             )
         )  # fmt: skip
