@@ -8,6 +8,7 @@ backend is involved and plotting is safe in any process.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,9 @@ def save(fig: Figure, stem: Path) -> list[Path]:
     paths = []
     for fmt in FORMATS:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        fig.savefig(path, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
+        fig.savefig(
+            path, format=fmt, dpi=150, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None
+        )  # tight: text reaching past the axes (point labels, notes) is not cut off
         fig.set_layout_engine("none")  # keep the positions laid out for the first format; do not solve again
         paths.append(path)
     return paths
@@ -102,12 +105,16 @@ def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str, 
 
 
 def cost_scatter(cost: pd.DataFrame, metric: str, title: str, stem: Path) -> list[Path]:
-    """Quality (mean ``metric``) against wall time per 1k queries (log scale), with the Pareto frontier (no other
-    system is both cheaper and better). ``cost``: one dataset, columns label, seconds_per_1k, value, imported.
-    Imported runs are hollow: their time is that of reading a file, not of retrieval."""
-    data = cost.dropna(subset=["seconds_per_1k", "value"])
+    """Quality (mean ``metric``) against query-time wall seconds per 1k queries (log scale; corpus encoding and
+    indexing excluded, upstream stages included), with the Pareto frontier (no other system is both cheaper and
+    better). ``cost``: one dataset, columns label, seconds_per_1k, value, imported. Imported runs are hollow: their
+    time is that of reading a file, not of retrieval. Rows whose query time is unknown (runs stored before corpus
+    work was timed) are left out and named in a note."""
+    scored = cost.dropna(subset=["value"])
+    unknown = scored.loc[scored["seconds_per_1k"].isna(), "label"].tolist()
+    data = scored.dropna(subset=["seconds_per_1k"])
     data = data[data["seconds_per_1k"] > 0]
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.subplots()
     for imported, group in data.groupby("imported"):
         ax.scatter(
@@ -125,12 +132,21 @@ def cost_scatter(cost: pd.DataFrame, metric: str, title: str, stem: Path) -> lis
         ax.step(frontier["seconds_per_1k"], frontier["value"], where="post", color="#c8453a", linewidth=1, alpha=0.7)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("wall time per 1k queries (s, pipeline incl. upstream stages)", fontsize=8)
+    ax.margins(x=0.12, y=0.08)  # room for the point labels inside the axes
+    ax.set_xlabel(
+        "query-time wall seconds per 1k queries\n(corpus encoding/indexing excluded; pipeline incl. upstream stages)",
+        fontsize=8,
+    )
     ax.set_ylabel(metric, fontsize=8)
     ax.grid(alpha=0.3)
-    if len(data):
-        ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(title, fontsize=10)
+    if len(data):  # below the axes, so it never hides a point
+        fig.legend(fontsize=7, loc="outside lower center", ncols=2, frameon=False)
+    if unknown:
+        fig.suptitle(title, fontsize=10)
+        note = "not shown, query time unknown (run stored before corpus work was timed): " + ", ".join(unknown)
+        ax.set_title("\n".join(textwrap.wrap(note, 100)), fontsize=7, loc="left")
+    else:
+        ax.set_title(title, fontsize=10)
     return save(fig, stem)
 
 

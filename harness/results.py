@@ -102,6 +102,7 @@ def evaluate_jobs(suite: Suite, jobs: list[Job], store: Store) -> Results:
             "eval_key": eval_key,
             "depth": depth,
             "wall_seconds": run_meta.get("wall_seconds"),
+            "index_seconds": run_meta.get("index_seconds"),  # None: stored before corpus work was timed
             "n_queries_run": run_meta.get("n_queries"),
             "depth_limited": [m for m in metrics if is_depth_limited(parse_metric(m), depth)],
         }

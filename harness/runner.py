@@ -164,6 +164,7 @@ def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:
     with device_slot(system, store) as device:
         if device is not None:
             system.assigned_device = device
+        system.index_seconds = 0.0  # corpus-side share of this stage's wall time (System.corpus_work)
         start = time.perf_counter()
         if spec.role == "retriever":
             run = system.retrieve(dataset, spec.k)
@@ -193,6 +194,7 @@ def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:
             "n_pairs": run.n_pairs(),
             "max_depth": run.depth(),
             "wall_seconds": seconds,
+            "index_seconds": round(system.index_seconds, 3),
             "created": now(),
             "worker": worker,
             **({"device": device} if device else {}),

@@ -6,12 +6,15 @@ libraries (torch, pyserini) inside methods only, so validating a suite stays fas
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import inspect
 import os
+import time
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NewType
@@ -42,10 +45,27 @@ class System:
     Config: ClassVar[type]
     # Parts of the dataset whose content the output depends on (go into the cache key).
     dataset_parts: ClassVar[tuple[str, ...]] = ("queries", "docs")
+    # Seconds of the current stage spent in corpus_work() blocks (the runner resets and records it).
+    index_seconds: float = 0.0
+    _corpus_depth: int = 0
 
     def __init__(self, config: Any, context: Context):
         self.config = config
         self.context = context
+
+    @contextlib.contextmanager
+    def corpus_work(self) -> Iterator[None]:
+        """Time corpus-side work (encoding documents, building an index, or loading either from the cache) into
+        ``index_seconds``, so a stage's query-time cost (wall − index) does not depend on what was cached.
+        Only the outermost of nested blocks is timed, so nothing is counted twice."""
+        self._corpus_depth += 1
+        start = time.perf_counter() if self._corpus_depth == 1 else None
+        try:
+            yield
+        finally:
+            self._corpus_depth -= 1
+            if start is not None:
+                self.index_seconds += time.perf_counter() - start
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
         """None if the system can run on this dataset, else the reason it is skipped."""

@@ -38,8 +38,8 @@ class BM25(Retriever):
         prepare_jvm()
         from pyserini.search.lucene import LuceneSearcher
 
-        index = self.index(dataset)
-        searcher = LuceneSearcher(str(index))
+        with self.corpus_work():
+            searcher = LuceneSearcher(str(self.index(dataset)))
         searcher.set_analyzer(self._analyzer())
         searcher.set_bm25(self.config.k1, self.config.b)
         queries = dataset.queries()

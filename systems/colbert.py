@@ -412,7 +412,9 @@ class _ColBERTBase:
             log.info("colbert: encoded %d docs into %d token vectors in %.0fs", len(ids), len(vectors), seconds)
             return {"vectors": vectors, "lengths": lengths, "doc_ids": np.array(ids)}, {"seconds": seconds}
 
-        arrays, meta = self.cache().get_or_compute(self.token_cache_parts(dataset), compute)
+        parts = self.token_cache_parts(dataset)  # loads the encoder, which the queries need too: not corpus work
+        with self.corpus_work():
+            arrays, meta = self.cache().get_or_compute(parts, compute)
         self.run_metadata["token_encoding_seconds"] = meta.get("seconds")
         return arrays["vectors"], arrays["lengths"], arrays["doc_ids"]
 
@@ -445,19 +447,21 @@ class ColBERT(_ColBERTBase, Retriever):
         settings = self.config.index_settings()
         parts = {"what": "colbert-index", "tokens": self.token_cache_parts(dataset), **settings.key()}
         cache = self.cache()
-        hit = cache.get(cache.key(parts))
-        if hit is None:
-            vectors, lengths, _ = self.token_embeddings(dataset)
-            start = time.perf_counter()
-            arrays, meta = colbert_index.build(vectors, lengths, settings)
-            meta["seconds"] = time.perf_counter() - start
-            log.info("colbert: built index (%d centroids) in %.0fs", meta["n_centroids"], meta["seconds"])
-            cache.put(cache.key(parts), arrays, {**meta, "key_parts": parts})
+        with self.corpus_work():
             hit = cache.get(cache.key(parts))
-        arrays, meta = hit
-        _, _, doc_ids = self.token_embeddings(dataset)
+            if hit is None:
+                vectors, lengths, _ = self.token_embeddings(dataset)
+                start = time.perf_counter()
+                arrays, meta = colbert_index.build(vectors, lengths, settings)
+                meta["seconds"] = time.perf_counter() - start
+                log.info("colbert: built index (%d centroids) in %.0fs", meta["n_centroids"], meta["seconds"])
+                cache.put(cache.key(parts), arrays, {**meta, "key_parts": parts})
+                hit = cache.get(cache.key(parts))
+            arrays, meta = hit
+            _, _, doc_ids = self.token_embeddings(dataset)
+            index = CompressedIndex(arrays, meta)
         self.run_metadata["index_build_seconds"] = meta.get("seconds")
-        return CompressedIndex(arrays, meta), doc_ids
+        return index, doc_ids
 
     def retrieve(self, dataset: DatasetRef, k: int) -> Run:
         import torch

@@ -88,7 +88,8 @@ class Dense(Retriever):
         # the runner may hand this stage an accelerator slot (cuda:N) to use instead of the config's "auto"
         encoder = DenseEncoder(self.model, self.config, device=getattr(self, "assigned_device", None))
         start = time.perf_counter()
-        doc_ids, doc_vectors, doc_meta, computed = self.doc_encodings(dataset, encoder)
+        with self.corpus_work():
+            doc_ids, doc_vectors, doc_meta, computed = self.doc_encodings(dataset, encoder)
         doc_seconds = time.perf_counter() - start
 
         queries = dataset.queries()

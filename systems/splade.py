@@ -123,22 +123,26 @@ class Splade(Retriever):
     # ---------------------------------------------------------------- retrieval
     def retrieve(self, dataset: DatasetRef, k: int) -> Run:
         c = self.config
-        start = time.perf_counter()
-        docs, computed = self.doc_vectors(dataset)
-        docs_seconds = time.perf_counter() - start
+        encoder = self.encoder  # loaded outside corpus_work: the queries need it whether or not docs are cached
+        with self.corpus_work():
+            start = time.perf_counter()
+            docs, computed = self.doc_vectors(dataset)
+            docs_seconds = time.perf_counter() - start
+            qdocs = docs.quantized(c.quantize)
         queries = dataset.queries()
         start = time.perf_counter()
-        qvecs = self.encoder.encode(list(queries.values()), c.query_top_k, ids=list(queries))
+        qvecs = encoder.encode(list(queries.values()), c.query_top_k, ids=list(queries))
         query_seconds = time.perf_counter() - start
-        qdocs, qqueries = docs.quantized(c.quantize), qvecs.quantized(c.quantize)
+        qqueries = qvecs.quantized(c.quantize)
         start = time.perf_counter()
         if c.backend == "scipy":
             scores = splade_index.search_scipy(qqueries, qdocs, k)
         else:
             key = splade_index.lucene_key(self.doc_cache_parts(dataset), c.quantize)
-            index = splade_index.lucene_index(
-                qdocs, self.context.artifacts_dir / "splade-lucene", key, self.context.threads
-            )
+            with self.corpus_work():
+                index = splade_index.lucene_index(
+                    qdocs, self.context.artifacts_dir / "splade-lucene", key, self.context.threads
+                )
             scores = splade_index.search_lucene(index, qqueries, k, self.context.threads)
         search_seconds = time.perf_counter() - start
         self.run_metadata = {

@@ -13,11 +13,14 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+import harness.system
+from harness import plots
 from harness.cli import main
-from harness.compare import compare_suite, format_comparison, save_comparison
+from harness.compare import _cost, compare_suite, format_comparison, save_comparison
 from harness.results import Results
 from harness.store import Store
 from harness.suite import load_suite
+from harness.system import System
 from tests.conftest import SUITES, write_suite
 
 SUITE = """
@@ -58,7 +61,7 @@ def _fixture(tmp_path: Path, test: str, correction: str):
                 values = np.clip(base + shift + noise, 0, 1).round(2)  # rounding: some exact ties
                 rows += [(ds, system, f"q{i}", metric, v) for i, v in enumerate(values)]
         for system in SHIFT:
-            info[(ds, system)] = {"depth_limited": [], "wall_seconds": 1.5, "run_key": system}
+            info[(ds, system)] = {"depth_limited": [], "wall_seconds": 1.5, "index_seconds": 0.5, "run_key": system}
     per_query = pd.DataFrame(rows, columns=["dataset", "system", "query_id", "metric", "value"])
     datasets = {
         ds: {"irds_id": ds, "judged_queries": n, "topics": n, "unjudged_dropped": 0, "exclude_self_matches": False}
@@ -132,7 +135,64 @@ def test_stored_tables_json_and_plots(tmp_path) -> None:
         assert all((tmp_path / "out" / f).stat().st_size > 1000 for f in p["files"])
     assert all((tmp_path / "out" / f).is_file() for f in stored["files"].values())
     cost = pd.read_parquet(tmp_path / "out" / "cost.parquet")
-    assert cost["seconds_per_1k"].tolist() == pytest.approx([1.5 / 30 * 1000] * 3 + [1.5 / 45 * 1000] * 3)
+    assert cost["seconds_per_1k"].tolist() == pytest.approx([1.0 / 30 * 1000] * 3 + [1.0 / 45 * 1000] * 3)
+
+
+COST_SUITE = """
+name = "cost"
+metrics = ["nDCG@10"]
+[datasets.a]
+id = "beir/scifact/test"
+[systems.bm25]
+kind = "bm25"
+[systems.rerank]
+kind = "colbert-rerank"
+first_stage = "bm25"
+depth = 100
+[systems.old]
+kind = "run-file"
+paths = { a = "x" }
+"""
+
+
+def test_cost_is_query_time_of_the_pipeline(tmp_path) -> None:
+    """Corpus-side seconds of every stage are taken out of the pipeline's wall time; a stage stored without them
+    makes the row's query time unknown (None) while its raw wall time is kept."""
+    suite = load_suite(write_suite(tmp_path / "s.toml", COST_SUITE))
+    info = {
+        ("a", "bm25"): {"wall_seconds": 12.0, "index_seconds": 10.0},
+        ("a", "rerank"): {"wall_seconds": 5.0, "index_seconds": 1.0},
+        ("a", "old"): {"wall_seconds": 3.0, "index_seconds": None},  # stored before index time was recorded
+    }
+    per_query = pd.DataFrame(
+        [("a", s, f"q{i}", "nDCG@10", 0.1 * i) for s in ("bm25", "rerank", "old") for i in range(4)],
+        columns=["dataset", "system", "query_id", "metric", "value"],
+    )
+    results = Results(per_query, info, {"a": {"topics": 4}})
+    cost = _cost(suite, results, results.means()).set_index("system")
+    assert cost.loc["rerank", "pipeline"] == ["bm25", "rerank"]
+    assert cost.loc["bm25", ["wall_seconds", "index_seconds", "query_seconds"]].tolist() == [12.0, 10.0, 2.0]
+    assert cost.loc["rerank", ["wall_seconds", "index_seconds", "query_seconds"]].tolist() == [17.0, 11.0, 6.0]
+    assert cost["seconds_per_1k"].tolist()[:2] == pytest.approx([2.0 / 4 * 1000, 6.0 / 4 * 1000])
+    assert cost.loc["old", "wall_seconds"] == 3.0
+    assert cost.loc["old", ["index_seconds", "query_seconds", "seconds_per_1k"]].isna().all()
+    assert cost.loc["rerank", "nDCG@10"] == pytest.approx(0.15)
+    # the scatter leaves the unknown row out (named in a note) instead of failing
+    paths = plots.cost_scatter(cost.reset_index().rename(columns={"nDCG@10": "value"}), "nDCG@10", "t", tmp_path / "c")
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_corpus_work_accumulates_and_counts_nested_blocks_once(monkeypatch) -> None:
+    clock = iter([10.0, 13.0, 20.0, 21.5])  # one reading at the start and end of each outermost block
+    monkeypatch.setattr(harness.system.time, "perf_counter", lambda: next(clock))
+    system = System(config=None, context=None)
+    assert system.index_seconds == 0.0
+    with system.corpus_work(), system.corpus_work():  # nested: timed by the outer block only
+        pass
+    assert system.index_seconds == 3.0
+    with pytest.raises(RuntimeError), system.corpus_work():
+        raise RuntimeError("failed build")  # still timed, and the nesting depth is restored
+    assert system.index_seconds == 4.5 and system._corpus_depth == 0
 
 
 def test_unknown_baseline_or_metric_is_a_one_line_error(tmp_path) -> None:
@@ -199,6 +259,7 @@ def test_irh_compare_json_on_trec_dl(dl_suite: tuple[Path, Path], capsys: pytest
     worst = [w for w in out["worst_queries"] if w["system"] == "tas-b" and w["metric"] == "nDCG@10"]
     assert worst and all(w["delta"] < 0 and w["query"] for w in worst)
     assert {p["kind"] for p in out["plots"]} == {"deltas", "buckets", "cost"}
+    assert all(c["index_seconds"] == 0.0 and c["seconds_per_1k"] > 0 for c in out["cost"])  # imported: no corpus work
     assert all((Path(out["dir"]) / f).stat().st_size > 1000 for p in out["plots"] for f in p["files"])
 
 

@@ -193,7 +193,8 @@ class Comparison:
             title = {
                 "deltas": f"Per-query Δ {p['metric']} vs {base} (sorted; green: system wins, red: baseline wins)",
                 "buckets": f"Win rates on {p['metric']} vs {base} by quantile bucket of a query feature",
-                "cost": f"{p['metric']} against wall time per 1k queries (pipeline incl. upstream stages)",
+                "cost": f"{p['metric']} against query-time wall seconds per 1k queries (corpus encoding/indexing "
+                "excluded; pipeline incl. upstream stages)",
             }.get(p["kind"], p["kind"])
             out.append(
                 Plot(f"plot{i}", p["kind"], p["dataset"], p["metric"], p["baseline"], title,
@@ -591,6 +592,7 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
                 "created": meta.get("created"),
                 "worker": meta.get("worker"),
                 "wall_seconds": meta.get("wall_seconds"),
+                "index_seconds": meta.get("index_seconds"),  # corpus-side share of wall_seconds
                 "n_queries": meta.get("n_queries"),
                 "depth": meta.get("max_depth"),
                 "config": meta.get("config", {}),

@@ -102,7 +102,7 @@ def pdf_figures(comparison: Comparison, out_dir: Path) -> dict[str, list[tuple[A
                 c = table("cost")
                 c = c[c["dataset"] == ds].rename(columns={m: "value"})
                 stem = out_dir / f"{slug(ds)}__{slug(m)}__cost"
-                paths = plots.cost_scatter(c, m, f"{suite} · {ds}: {m} vs wall time", stem)
+                paths = plots.cost_scatter(c, m, f"{suite} · {ds}: {m} vs query time", stem)
             else:
                 continue
             out.setdefault(ds, []).append((p, paths[0]))
