@@ -151,7 +151,13 @@ def fixture_context(tmp_path_factory: pytest.TempPathFactory):
                 rows += [(ds, system, f"q{i}", metric, v) for i, v in enumerate(values)]
         for system in ("base", "one", "two"):
             limited = ["RR@10"] if system == "two" else []
-            info[(ds, system)] = {"depth_limited": limited, "wall_seconds": 2.0, "run_key": system, "depth": 5}
+            info[(ds, system)] = {
+                "depth_limited": limited,
+                "wall_seconds": 2.0,
+                "index_seconds": 0.5,
+                "run_key": system,
+                "depth": 5,
+            }
     per_query = pd.DataFrame(rows, columns=["dataset", "system", "query_id", "metric", "value"])
     datasets = {
         ds: {"irds_id": ds, "judged_queries": n, "topics": n, "unjudged_dropped": 0, "exclude_self_matches": False}
