@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.hashing import digest_value
+from harness.store import temp_path
 
 
 def select_device(device: str = "auto") -> str:
@@ -80,7 +80,7 @@ class ArrayCache:
 
     def put(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = temp_path(self.root / key)
         tmp.mkdir()
         try:
             for name, array in arrays.items():

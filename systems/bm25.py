@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,6 +13,7 @@ from tqdm import tqdm
 from harness.datasets import DatasetRef
 from harness.hashing import digest_value
 from harness.run import Run
+from harness.store import temp_path
 from harness.system import Retriever
 
 INDEX_BATCH = 10_000
@@ -82,7 +82,7 @@ class BM25(Retriever):
         if (final / "irh-complete").exists():
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = temp_path(final)
         self._build(dataset, tmp)
         (tmp / "irh-complete").write_text("ok\n")
         try:
