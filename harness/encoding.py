@@ -37,6 +37,22 @@ def select_dtype(dtype: str, device: str):
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
 
 
+def load_transformers(source: str, auto_class: str, device: str, dtype: str, threads: int) -> tuple[Any, str, Any, Any]:
+    """(model ref, device, tokenizer, model in eval mode on that device) of a transformers checkpoint loaded with
+    ``transformers.<auto_class>``: the one loading path of the pair-scoring rerankers."""
+    import torch
+    import transformers
+
+    from harness.models import resolve_model
+
+    torch.set_num_threads(threads)
+    ref = resolve_model(source)
+    device = select_device(device)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(ref.path))
+    model = getattr(transformers, auto_class).from_pretrained(str(ref.path), dtype=select_dtype(dtype, device))
+    return ref, device, tokenizer, model.to(device).eval()
+
+
 def sorted_batches(
     tokenizer: Any,
     texts: Sequence[str],

@@ -159,21 +159,14 @@ class CrossEncoder(Reranker):
 
     # ---------------------------------------------------------------- model
     def load(self) -> None:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from harness.encoding import select_device, select_dtype
-        from harness.models import resolve_model
+        from harness.encoding import load_transformers
 
         if getattr(self, "model", None) is not None:
             return
-        torch.set_num_threads(self.context.threads)
-        self.ref = resolve_model(self.config.model)
-        self.device = select_device(self.config.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.ref.path))
-        dtype = select_dtype(self.config.dtype, self.device)
-        model = AutoModelForSequenceClassification.from_pretrained(str(self.ref.path), dtype=dtype)
-        self.model = model.to(self.device).eval()
+        c = self.config
+        self.ref, self.device, self.tokenizer, self.model = load_transformers(
+            c.model, "AutoModelForSequenceClassification", c.device, c.dtype, self.context.threads
+        )
         if self.model.config.num_labels not in (1, 2):
             raise HarnessError(
                 f"{self.config.model}: a cross-encoder needs 1 or 2 output labels, not {self.model.config.num_labels}"

@@ -44,22 +44,14 @@ class MonoT5(Reranker):
         return {"model": resolve_model(self.config.model).digest, "template": PREFIX + "{doc}" + SUFFIX}
 
     def load(self) -> None:
-        import torch
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-        from harness.encoding import select_device, select_dtype
-        from harness.models import resolve_model
+        from harness.encoding import load_transformers
 
         if getattr(self, "model", None) is not None:
             return
-        torch.set_num_threads(self.context.threads)
-        self.ref = resolve_model(self.config.model)
-        self.device = select_device(self.config.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.ref.path))
-        model = AutoModelForSeq2SeqLM.from_pretrained(
-            str(self.ref.path), dtype=select_dtype(self.config.dtype, self.device)
+        c = self.config
+        self.ref, self.device, self.tokenizer, self.model = load_transformers(
+            c.model, "AutoModelForSeq2SeqLM", c.device, c.dtype, self.context.threads
         )
-        self.model = model.to(self.device).eval()
         self.token_ids = [self._first_id(self.config.true_word), self._first_id(self.config.false_word)]
         if self.token_ids[0] == self.token_ids[1]:
             raise HarnessError(f"{self.config.model}: true_word and false_word start with the same token")
