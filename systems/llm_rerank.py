@@ -73,6 +73,7 @@ class ListwiseConfig(LLMConfig):
 
 class _LLMReranker(Reranker):
     prompt_kind: str
+    load_seconds: float = 0.0  # set when backend() loads the model; stays 0 for an injected backend
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
         return None if self.config.backend == "openai" else model_unavailable(self.config.model)
