@@ -245,6 +245,7 @@ class LLMListwise(_LLMReranker):
                     bar.update(1)
                 scores[qid] = {did: float(len(ranking) - i) for i, did in enumerate(ranking)}
         seconds = time.perf_counter() - start_time
+        generated = windows - from_cache
         answers.close()
         self.run_metadata = {
             "rerank": {
@@ -256,11 +257,12 @@ class LLMListwise(_LLMReranker):
                 "window_passages": n_passages,
                 "pairs": candidates.n_pairs(),
                 "scoring_seconds": round(seconds, 3),
-                # rates only when every window was generated in this run (cached answers cost nothing)
-                "pairs_per_second": round(candidates.n_pairs() / seconds, 3)
-                if seconds > 0 and not from_cache
+                # rates over the windows generated in this run (cached answers cost nothing, so a resumed run still
+                # reports the model's speed); pairs/s = candidate pairs reranked per second at that window rate
+                "pairs_per_second": round(candidates.n_pairs() * generated / windows / seconds, 3)
+                if generated and seconds > 0
                 else None,
-                "windows_per_second": round(windows / seconds, 4) if seconds > 0 and not from_cache else None,
+                "windows_per_second": round(generated / seconds, 4) if generated and seconds > 0 else None,
             },
             "llm": self._model_metadata(),
         }

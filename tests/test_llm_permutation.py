@@ -93,3 +93,5 @@ def test_listwise_rerank_reverses_with_a_perfect_model_and_counts_repairs(irds_h
     again._backend = ScriptedBackend([])  # would fail (modulo by zero) if asked
     assert again.rerank(dataset, candidates, 100).scores == run.scores
     assert again.run_metadata["rerank"]["windows_from_cache"] == 3
+    assert again.run_metadata["rerank"]["pairs_per_second"] is None  # nothing generated: no speed to report
+    assert meta["windows_per_second"] > 0 and meta["pairs_per_second"] > 0
