@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import string
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,6 @@ from systems.colbert import (
     ColBERTEncoder,
     ColBERTEncoderConfig,
     ColBERTRerank,
-    candidate_maxsim,
     maxsim,
     maxsim_many,
 )
@@ -235,7 +235,7 @@ def set_overlap(approx: dict[str, list[str]], truth: dict[str, list[str]]) -> fl
 
 
 def test_compressed_index_against_exhaustive_maxsim_on_scifact(scifact_colbert) -> None:
-    dataset, _, system, run = scifact_colbert
+    dataset, context, system, run = scifact_colbert
     vectors, lengths, doc_ids = system.token_embeddings(dataset)
     _, q, _ = system.encode_queries(dataset)
     index, _ = system.index(dataset)
@@ -253,14 +253,11 @@ def test_compressed_index_against_exhaustive_maxsim_on_scifact(scifact_colbert) 
 
     # the search (centroid probing at the default n_probe, centroid-only pruning to the shortlist) loses (almost)
     # nothing: the same top-10 as brute-force MaxSim over every decompressed vector, and, when the shortlist is
-    # re-scored with the exact vectors, as exact MaxSim over every document
+    # re-scored with the exact vectors (rescore = "exact"), as exact MaxSim over every document
     assert slot_agreement(got, decompressed) >= 0.95
-    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-    rescored = {}
-    for i, qid in enumerate(dataset.qids):
-        pool, _ = index.shortlist(q[i], cfg.n_probe, cfg.candidates)
-        top = candidate_maxsim(q[i], vectors, offsets, pool.numpy()).topk(10).indices
-        rescored[qid] = [str(doc_ids[j]) for j in pool[top].tolist()]
+    exact_rescore = ColBERT(replace(cfg, rescore="exact"), context)
+    rescored_run = exact_rescore.retrieve(dataset, k=10)
+    rescored = {qid: [d for d, _ in rescored_run.ranked(qid)] for qid in dataset.qids}
     assert slot_agreement(rescored, exact) >= 0.95
 
     # 2-bit residuals cost fidelity on MiniLM's token vectors (score gaps between neighbouring ranks are smaller than
