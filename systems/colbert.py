@@ -23,6 +23,7 @@ import string
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -378,21 +379,15 @@ class _ColBERTBase:
     context: Any
 
     def _setup(self) -> None:
-        self._model: ModelRef | None = None
-        self._encoder: ColBERTEncoder | None = None
         self.run_metadata: dict[str, Any] = {}
 
-    @property
+    @cached_property
     def model(self) -> ModelRef:
-        if self._model is None:
-            self._model = resolve_model(self.config.model)
-        return self._model
+        return resolve_model(self.config.model)
 
-    @property
+    @cached_property
     def encoder(self) -> ColBERTEncoder:
-        if self._encoder is None:
-            self._encoder = ColBERTEncoder(self.model, self.config, self.context.threads)
-        return self._encoder
+        return ColBERTEncoder(self.model, self.config, self.context.threads)
 
     def cache(self) -> ArrayCache:
         return ArrayCache(self.context.artifacts_dir / "colbert")

@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -63,21 +63,15 @@ class Splade(Retriever):
 
     def __init__(self, config: SpladeConfig, context):
         super().__init__(config, context)
-        self._model: ModelRef | None = None
-        self._encoder: SpladeEncoder | None = None
         self.run_metadata: dict[str, Any] = {}
 
-    @property
+    @cached_property
     def model(self) -> ModelRef:
-        if self._model is None:
-            self._model = resolve_model(self.config.model)
-        return self._model
+        return resolve_model(self.config.model)
 
-    @property
+    @cached_property
     def encoder(self) -> SpladeEncoder:
-        if self._encoder is None:
-            self._encoder = SpladeEncoder(self.model, self.config, self.context.threads)
-        return self._encoder
+        return SpladeEncoder(self.model, self.config, self.context.threads)
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
         return None if dataset.has_docs() else "the dataset has no documents to index"
