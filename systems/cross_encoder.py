@@ -5,7 +5,8 @@ log P(relevant) (``"log_softmax"``). Pairs are tokenised once, sorted by length 
 document is truncated to ``max_length``. Scores are cached per (model digest, settings, query text, doc text), so
 reranking a run that shares pairs with an earlier one (another first stage, a deeper cut-off) scores only new pairs.
 
-Also home of the pieces every pairwise-scoring reranker shares: ``ScoreCache`` and ``candidate_pairs``.
+Also home of the pieces every pairwise-scoring reranker shares: ``score_candidates`` (over ``ScoreCache``) and
+``run_from_pairs``.
 """
 
 from __future__ import annotations
@@ -130,6 +131,45 @@ def score_with_cache(
     return [known[k] for k in keys], stats
 
 
+def score_candidates(
+    dataset: DatasetRef,
+    candidates: Run,
+    cache_dir: Path,
+    scorer: dict,
+    score: Callable[[list[str], list[str]], Sequence[Any]],
+    *,
+    chunk: int = 256,
+    desc: str | None = None,
+) -> tuple[list[tuple[str, str]], list[Any], dict]:
+    """Every candidate (qid, docid) pair's value, from the ``scorer``'s cache or ``score(query texts, doc texts)``
+    (JSON-able values, computed chunk by chunk). Returns the pairs in ranked order, their values and sidecar stats."""
+    from tqdm import tqdm
+
+    pairs, queries, texts = candidate_pairs(dataset, candidates)
+    items = [(queries[q], texts[d]) for q, d in pairs]
+    cache = ScoreCache(cache_dir, scorer)
+    bar = tqdm(total=len(items), desc=desc, unit="pair", disable=desc is None)
+
+    def compute(indices: list[int]) -> dict[int, Any]:
+        values = score([items[i][0] for i in indices], [items[i][1] for i in indices])
+        bar.update(len(indices))
+        return dict(zip(indices, values, strict=True))
+
+    try:
+        values, stats = score_with_cache(cache, items, compute, chunk)
+    finally:
+        bar.close()
+        cache.close()
+    return pairs, values, stats
+
+
+def run_from_pairs(pairs: Sequence[tuple[str, str]], scores: Sequence[float]) -> Run:
+    out: dict[str, dict[str, float]] = {}
+    for (qid, did), score in zip(pairs, scores, strict=True):
+        out.setdefault(qid, {})[did] = float(score)
+    return Run(out)
+
+
 # ---------------------------------------------------------------- the cross-encoder
 @dataclass(frozen=True)
 class CrossEncoderConfig:
@@ -216,29 +256,17 @@ class CrossEncoder(Reranker):
 
     # ---------------------------------------------------------------- stage
     def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
-        from tqdm import tqdm
-
         self.load()
-        pairs, queries, texts = candidate_pairs(dataset, candidates)
-        items = [(queries[q], texts[d]) for q, d in pairs]
         settings = {k: v for k, v in vars(self.config).items() if k not in ("batch_size", "device")}
-        cache = ScoreCache(
+        pairs, values, stats = score_candidates(
+            dataset,
+            candidates,
             self.context.artifacts_dir / "pair-scores",
             {"scorer": "cross-encoder", "model": self.ref.digest, "settings": settings, "dtype": str(self.model.dtype)},
+            lambda queries, docs: [float(s) for s in self.score_texts(queries, docs)],
+            chunk=max(256, self.config.batch_size * 8),
+            desc=f"{self.kind} {dataset.name}",
         )
-        bar = tqdm(total=len(items), desc=f"{self.kind} {dataset.name}", unit="pair")
-
-        def compute(indices: list[int]) -> dict[int, float]:
-            scores = self.score_texts([items[i][0] for i in indices], [items[i][1] for i in indices])
-            bar.update(len(indices))
-            return {i: float(s) for i, s in zip(indices, scores, strict=True)}
-
-        values, stats = score_with_cache(cache, items, compute, chunk=max(256, self.config.batch_size * 8))
-        bar.close()
-        cache.close()
         log.info("%s: %d pairs scored, %d cached", self.kind, stats["pairs_scored"], stats["pairs_from_cache"])
         self.run_metadata = {"rerank": stats}
-        scores: dict[str, dict[str, float]] = {}
-        for (qid, did), value in zip(pairs, values, strict=True):
-            scores.setdefault(qid, {})[did] = float(value)
-        return Run(scores)
+        return run_from_pairs(pairs, values)

@@ -29,7 +29,7 @@ from harness.datasets import DatasetRef
 from harness.hashing import digest_file
 from harness.run import Run
 from harness.system import Reranker
-from systems.cross_encoder import ScoreCache, candidate_pairs, model_unavailable, score_with_cache
+from systems.cross_encoder import ScoreCache, candidate_pairs, model_unavailable, run_from_pairs, score_candidates
 
 log = logging.getLogger("irh")
 _HELPERS = ("backends.py", "loading.py", "permutation.py", "prompts.py")
@@ -132,39 +132,33 @@ class LLMPointwise(_LLMReranker):
     prompt_kind = "pointwise"
 
     def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
-        from tqdm import tqdm
-
         from systems.llm.prompts import fingerprint, pointwise_messages
 
         backend = self.backend()
-        pairs, queries, texts = candidate_pairs(dataset, candidates)
-        items = [(queries[q], texts[d]) for q, d in pairs]
         c = self.config
-        cache = ScoreCache(
+
+        def score(queries: list[str], docs: list[str]) -> list[list[float]]:
+            prompts = [pointwise_messages(q, d, c.max_words) for q, d in zip(queries, docs, strict=True)]
+            return [[yes, no] for yes, no in backend.yes_no(prompts, c.batch_size)]
+
+        pairs, values, stats = score_candidates(
+            dataset,
+            candidates,
             self.context.artifacts_dir / "pair-scores",
             {"scorer": self.kind, **backend.describe(), "prompt": fingerprint("pointwise"), "max_words": c.max_words},
+            score,
+            chunk=max(64, c.batch_size * 4),
+            desc=f"{self.kind} {dataset.name}",
         )
-        bar = tqdm(total=len(items), desc=f"{self.kind} {dataset.name}", unit="pair")
-
-        def compute(indices: list[int]) -> dict[int, list[float]]:
-            prompts = [pointwise_messages(items[i][0], items[i][1], c.max_words) for i in indices]
-            answers = backend.yes_no(prompts, c.batch_size)
-            bar.update(len(indices))
-            return {i: [y, n] for i, (y, n) in zip(indices, answers, strict=True)}
-
-        values, stats = score_with_cache(cache, items, compute, chunk=max(64, c.batch_size * 4))
-        bar.close()
-        cache.close()
-        scores: dict[str, dict[str, float]] = {}
-        audit = []
-        for (qid, did), (yes, no) in zip(pairs, values, strict=True):
-            scores.setdefault(qid, {})[did] = yes - no
-            audit.append(json.dumps({"qid": qid, "docid": did, "logp_yes": yes, "logp_no": no}))
+        audit = [
+            json.dumps({"qid": qid, "docid": did, "logp_yes": yes, "logp_no": no})
+            for (qid, did), (yes, no) in zip(pairs, values, strict=True)
+        ]
         self.run_metadata = {"rerank": stats, "llm": self._model_metadata()}
         if hasattr(backend, "not_in_top_logprobs"):
             self.run_metadata["llm"]["answers_not_in_top_logprobs"] = backend.not_in_top_logprobs
         self.run_files = {"llm_pointwise.jsonl": "\n".join(audit) + "\n"}
-        return Run(scores)
+        return run_from_pairs(pairs, [yes - no for yes, no in values])
 
 
 def window_spans(n: int, window: int, step: int) -> list[tuple[int, int]]:

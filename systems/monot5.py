@@ -14,7 +14,7 @@ from harness.datasets import DatasetRef
 from harness.errors import HarnessError
 from harness.run import Run
 from harness.system import Reranker
-from systems.cross_encoder import ScoreCache, candidate_pairs, model_unavailable, score_with_cache
+from systems.cross_encoder import model_unavailable, run_from_pairs, score_candidates
 
 PREFIX = "Query: {query} Document:"
 SUFFIX = " Relevant:"
@@ -100,22 +100,13 @@ class MonoT5(Reranker):
 
     def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
         self.load()
-        pairs, queries, texts = candidate_pairs(dataset, candidates)
-        items = [(queries[q], texts[d]) for q, d in pairs]
         settings = {k: v for k, v in vars(self.config).items() if k not in ("batch_size", "device")}
-        cache = ScoreCache(
+        pairs, values, stats = score_candidates(
+            dataset,
+            candidates,
             self.context.artifacts_dir / "pair-scores",
             {"scorer": "monot5", "model": self.ref.digest, "settings": settings, "template": PREFIX + SUFFIX},
+            lambda queries, docs: [float(s) for s in self.score_texts(queries, docs)],
         )
-
-        def compute(indices: list[int]) -> dict[int, float]:
-            scores = self.score_texts([items[i][0] for i in indices], [items[i][1] for i in indices])
-            return {i: float(s) for i, s in zip(indices, scores, strict=True)}
-
-        values, stats = score_with_cache(cache, items, compute)
-        cache.close()
         self.run_metadata = {"rerank": stats}
-        scores: dict[str, dict[str, float]] = {}
-        for (qid, did), value in zip(pairs, values, strict=True):
-            scores.setdefault(qid, {})[did] = value
-        return Run(scores)
+        return run_from_pairs(pairs, values)
