@@ -168,17 +168,22 @@ class _Fields:
         return tuple(value)
 
 
-def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str | None = None) -> Suite:
-    path = Path(path)
+def read_toml(path: Path, what: str) -> tuple[dict, _Fields]:
+    """The parsed TOML file and a field reader over it; a missing or malformed file is a one-line error."""
     if not path.exists():
-        raise HarnessError("suite file not found", file=str(path))
+        raise HarnessError(f"{what} not found", file=str(path))
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
         raise HarnessError(f"malformed TOML: {e}", file=str(path), line=int(m.group(1)) if m else None) from None
-    f = _Fields(path, text)
+    return data, _Fields(path, text)
+
+
+def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str | None = None) -> Suite:
+    path = Path(path)
+    data, f = read_toml(path, "suite file")
     f.check_keys(
         data, ("name", "description", "metrics", "baseline", "datasets", "systems", "significance", "regression"), ""
     )

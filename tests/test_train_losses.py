@@ -105,6 +105,7 @@ def test_shipped_configs_parse_and_share_training_data() -> None:
         ([('kind = "bm25"', 'kind = "bm26"')], "unknown system kind", 37),
         ([('name = "tiny"', 'name = "../x"')], "names the output folder", 4),
         ([('teacher = ["bm25"]', 'teacher = ["bm25", "bm25"]')], "listed twice", 19),
+        ([("steps = 24", "steps = 24\nsteps = 25")], "malformed TOML", 25),
     ],
 )
 def test_bad_config_is_one_line_naming_file_field_and_line(
@@ -116,6 +117,11 @@ def test_bad_config_is_one_line_naming_file_field_and_line(
     text = str(e.value)
     assert "\n" not in text and message in text and str(path) in text, text
     assert e.value.line == line, text
+
+
+def test_missing_config_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match="training config not found"):
+        load_train_config(tmp_path / "absent.toml")
 
 
 def test_reranker_teacher_without_first_stage_reranks_the_candidates(tmp_path: Path) -> None:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from typing import Any, Literal
 
 from harness.errors import HarnessError
 from harness.hashing import digest_value
-from harness.suite import SystemSpec, _dependency_order, _Fields, _system
+from harness.suite import SystemSpec, _dependency_order, _Fields, _system, read_toml
 from harness.system import _coerce, system_class
 
 CANDIDATES = "candidates"  # the pseudo first stage of teachers that rerank the training candidates
@@ -177,15 +176,7 @@ def _section(f: _Fields, cls: type, table: Any, prefix: str, base_dir: Path) -> 
 
 def load_train_config(path: str | Path, *, check_datasets: bool = True) -> TrainConfig:
     path = Path(path)
-    if not path.exists():
-        raise HarnessError("training config not found", file=str(path))
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        m = re.search(r"line (\d+)", str(e))
-        raise HarnessError(f"malformed TOML: {e}", file=str(path), line=int(m.group(1)) if m else None) from None
-    f = _Fields(path, text)
+    data, f = read_toml(path, "training config")
     f.check_keys(data, ("name", "description", "model", "data", "train", "eval", "systems"), "")
     name = f.get(data, "name", str, "", path.stem)
     if not NAME_RE.match(name):
