@@ -61,17 +61,10 @@ def compare(a: dict, b: dict) -> dict:
 
 def lucene_batch_search_only(index: Path, queries: splade_index.SparseVectors) -> float:
     """Seconds of the Java batch_search alone (queries built before, hits not read into Python)."""
-    from pyserini.pyclass import JArrayList, JHashMap, JInt, autoclass
+    from pyserini.pyclass import autoclass
 
     searcher = autoclass("io.anserini.search.SimpleImpactSearcher")(str(index))
-    jqueries, jqids = JArrayList(), JArrayList()
-    for i in range(len(queries)):
-        terms, weights = queries.row(i)
-        jquery = JHashMap()
-        for t, w in zip(terms.tolist(), weights.tolist(), strict=True):
-            jquery.put(str(t), JInt(int(w)))
-        jqueries.add(jquery)
-        jqids.add(str(queries.ids[i]))
+    jqueries, jqids = splade_index.java_queries(queries, range(len(queries)))
     start = time.perf_counter()
     searcher.batch_search(jqueries, jqids, K + splade_index.LUCENE_TIE_MARGIN, THREADS)
     seconds = time.perf_counter() - start

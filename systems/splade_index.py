@@ -174,26 +174,35 @@ def _write_json_vectors(docs: SparseVectors, out: Path) -> None:
             lines, part = [], part + 1
 
 
+def java_queries(queries: SparseVectors, rows: range):
+    """The rows as the (query weight maps, query ids) Java lists SimpleImpactSearcher.batch_search takes; the JVM
+    must already be prepared."""
+    from pyserini.pyclass import JArrayList, JHashMap, JInt
+
+    jqueries, jqids = JArrayList(), JArrayList()
+    for i in rows:
+        terms, weights = queries.row(i)
+        jquery = JHashMap()
+        for t, w in zip(terms.tolist(), weights.tolist(), strict=True):
+            jquery.put(str(t), JInt(int(w)))
+        jqueries.add(jquery)
+        jqids.add(str(queries.ids[i]))
+    return jqueries, jqids
+
+
 def search_lucene(index: Path, queries: SparseVectors, k: int, threads: int) -> dict[str, dict[str, float]]:
     from harness.java import prepare_jvm
     from harness.run import Run
 
     prepare_jvm()
-    from pyserini.pyclass import JArrayList, JHashMap, JInt, autoclass
+    from pyserini.pyclass import autoclass
 
     searcher = autoclass("io.anserini.search.SimpleImpactSearcher")(str(index))
     out: dict[str, dict[str, float]] = {}
     try:
         chunk = 500  # bounds the hits held in the JVM at once
         for start in range(0, len(queries), chunk):
-            jqueries, jqids = JArrayList(), JArrayList()
-            for i in range(start, min(start + chunk, len(queries))):
-                terms, weights = queries.row(i)
-                jquery = JHashMap()
-                for t, w in zip(terms.tolist(), weights.tolist(), strict=True):
-                    jquery.put(str(t), JInt(int(w)))
-                jqueries.add(jquery)
-                jqids.add(str(queries.ids[i]))
+            jqueries, jqids = java_queries(queries, range(start, min(start + chunk, len(queries))))
             results = searcher.batch_search(jqueries, jqids, k + LUCENE_TIE_MARGIN, threads)
             for entry in results.entrySet().toArray():
                 out[entry.getKey()] = {h.docid: float(h.score) for h in entry.getValue()}
