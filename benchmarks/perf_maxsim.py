@@ -85,12 +85,12 @@ def measure(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         index, _ = system.index(dataset)
         load_seconds = time.perf_counter() - start
-        index.search(q[0], 10, cfg.n_probe, cfg.candidates)  # warm-up
+        system.search_query(index, q[0], 10, None)  # warm-up
         results, n_candidates = [], []
         start = time.perf_counter()
         with torch.inference_mode():
             for i in range(len(qids)):
-                docs, values, n_cand = index.search(q[i], 10, cfg.n_probe, max(cfg.candidates, 10))
+                docs, values, n_cand = system.search_query(index, q[i], 10, None)
                 results.append((docs.tolist(), values.tolist()))
                 n_candidates.append(n_cand)
         search_seconds = time.perf_counter() - start
@@ -103,13 +103,13 @@ def measure(args: argparse.Namespace) -> dict:
         search_slots, search_sets = agreement([r[0] for r in results], exhaustive_top)
         compression_slots, compression_sets = agreement(exhaustive_top, exact_top)
         # the same shortlist re-scored with the exact token vectors (rescore="exact", ColBERTv1-style)
+        exact_system = ColBERT(ColBERTConfig(model=args.model, nbits=nbits, rescore="exact"), context)
         rescored = []
         start = time.perf_counter()
         with torch.inference_mode():
             for i in range(len(qids)):
-                pool, _ = index.shortlist(q[i], cfg.n_probe, max(cfg.candidates, 10))
-                top = candidate_maxsim(q[i], vectors, offsets, pool.numpy()).topk(min(10, len(pool)))
-                rescored.append(pool[top.indices].tolist())
+                docs, _, _ = exact_system.search_query(index, q[i], 10, (vectors, offsets))
+                rescored.append(docs.tolist())
         rescore_seconds = time.perf_counter() - start
         exact_slots, exact_sets = agreement(rescored, exact_top)
         run = Run({qid: {str(doc_ids[d]): v for d, v in zip(*results[i], strict=True)} for i, qid in enumerate(qids)})

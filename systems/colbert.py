@@ -460,27 +460,40 @@ class ColBERT(_ColBERTBase, Retriever):
         self.run_metadata["index_build_seconds"] = meta.get("seconds")
         return index, doc_ids
 
+    def exact_tokens(self, dataset: DatasetRef) -> tuple[np.ndarray, np.ndarray] | None:
+        """(token vectors, per-doc row offsets) when the shortlist is rescored with the exact vectors, else None."""
+        if self.config.rescore != "exact":
+            return None
+        vectors, lengths, _ = self.token_embeddings(dataset)
+        return vectors, np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+
+    def search_query(
+        self, index: CompressedIndex, q: Any, k: int, exact: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[Any, Any, int]:
+        """One query's top-k doc rows, their raw MaxSim and the number of candidate docs probed: the shortlist scored
+        on the index's decompressed vectors, or on the exact ones (``exact`` from exact_tokens)."""
+        pool_size = max(self.config.candidates, k)
+        if exact is None:
+            return index.search(q, k, self.config.n_probe, pool_size)
+        vectors, offsets = exact
+        pool, n_cand = index.shortlist(q, self.config.n_probe, pool_size)
+        top = candidate_maxsim(q, vectors, offsets, pool.numpy()).topk(min(k, len(pool)))
+        return pool[top.indices], top.values, n_cand
+
     def retrieve(self, dataset: DatasetRef, k: int) -> Run:
         import torch
 
         index, doc_ids = self.index(dataset)
-        if self.config.rescore == "exact":
-            vectors, lengths, _ = self.token_embeddings(dataset)
-            offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        exact = self.exact_tokens(dataset)
         qids, q, used = self.encode_queries(dataset)
         a, b = self.score_scale()
         scores: dict[str, dict[str, float]] = {}
         stats = np.zeros(2)
         start = time.perf_counter()
+        pool_size = max(self.config.candidates, k)
         with torch.inference_mode():
             for i, qid in enumerate(tqdm(qids, desc=f"colbert search {dataset.name}", unit="q", mininterval=1.0)):
-                pool_size = max(self.config.candidates, k)
-                if self.config.rescore == "decompressed":
-                    docs, values, n_cand = index.search(q[i], k, self.config.n_probe, pool_size)
-                else:
-                    pool, n_cand = index.shortlist(q[i], self.config.n_probe, pool_size)
-                    top = candidate_maxsim(q[i], vectors, offsets, pool.numpy()).topk(min(k, len(pool)))
-                    docs, values = pool[top.indices], top.values
+                docs, values, n_cand = self.search_query(index, q[i], k, exact)
                 values = a * values + b * float(used[i])
                 scores[qid] = {str(doc_ids[d]): float(v) for d, v in zip(docs.tolist(), values.tolist(), strict=True)}
                 stats += (n_cand, min(pool_size, n_cand))
