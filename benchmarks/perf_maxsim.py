@@ -103,12 +103,11 @@ def measure(args: argparse.Namespace) -> dict:
         search_slots, search_sets = agreement([r[0] for r in results], exhaustive_top)
         compression_slots, compression_sets = agreement(exhaustive_top, exact_top)
         # the same shortlist re-scored with the exact token vectors (rescore="exact", ColBERTv1-style)
-        exact_system = ColBERT(ColBERTConfig(model=args.model, nbits=nbits, rescore="exact"), context)
         rescored = []
         start = time.perf_counter()
         with torch.inference_mode():
             for i in range(len(qids)):
-                docs, _, _ = exact_system.search_query(index, q[i], 10, (vectors, offsets))
+                docs, _, _ = system.search_query(index, q[i], 10, (vectors, offsets))
                 rescored.append(docs.tolist())
         rescore_seconds = time.perf_counter() - start
         exact_slots, exact_sets = agreement(rescored, exact_top)

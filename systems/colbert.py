@@ -471,7 +471,8 @@ class ColBERT(_ColBERTBase, Retriever):
         self, index: CompressedIndex, q: Any, k: int, exact: tuple[np.ndarray, np.ndarray] | None
     ) -> tuple[Any, Any, int]:
         """One query's top-k doc rows, their raw MaxSim and the number of candidate docs probed: the shortlist scored
-        on the index's decompressed vectors, or on the exact ones (``exact`` from exact_tokens)."""
+        on the index's decompressed vectors, or, when ``exact`` (token vectors, offsets) is given, on the exact ones.
+        retrieve() passes exact_tokens(), so the config's ``rescore`` decides there."""
         pool_size = max(self.config.candidates, k)
         if exact is None:
             return index.search(q, k, self.config.n_probe, pool_size)

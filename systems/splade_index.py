@@ -174,7 +174,7 @@ def _write_json_vectors(docs: SparseVectors, out: Path) -> None:
             lines, part = [], part + 1
 
 
-def java_queries(queries: SparseVectors, rows: range):
+def java_queries(queries: SparseVectors, rows: range) -> tuple[object, object]:
     """The rows as the (query weight maps, query ids) Java lists SimpleImpactSearcher.batch_search takes; the JVM
     must already be prepared."""
     from pyserini.pyclass import JArrayList, JHashMap, JInt
