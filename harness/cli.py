@@ -80,7 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     rm.add_argument("keys", nargs="*")
     rm.add_argument("--system", help="remove every stored run of this system name")
     rm.set_defaults(func=cmd_cache_rm)
-    verify = csub.add_parser("verify", help="check every entry against its recorded sha256")
+    verify = csub.add_parser(
+        "verify", help="check every run, evaluation, artefact and stored comparison against its recorded sha256"
+    )
+    verify.add_argument(
+        "--repair", action="store_true", help="drop what fails, so the next `irh run` recomputes exactly that"
+    )
     verify.set_defaults(func=cmd_cache_verify)
 
     baseline = sub.add_parser("baseline", help="regression baselines (results/baselines/SUITE.json)")
@@ -235,10 +240,17 @@ def cmd_cache_rm(args) -> int:
 
 
 def cmd_cache_verify(args) -> int:
-    problems = _store(args).verify()
+    store = _store(args)
+    if args.repair:
+        for p in store.repair():
+            print(f"dropped: {p}")
+    problems = store.verify()
     for p in problems:
         print(p)
-    print("cache OK" if not problems else f"{len(problems)} problem(s)")
+    if problems:
+        print(f"{len(problems)} problem(s)" + ("" if args.repair else "; `irh cache verify --repair` drops them"))
+    else:
+        print("cache OK" + ("; run the suites again (`irh run`) to recompute what was dropped" if args.repair else ""))
     return 1 if problems else 0
 
 

@@ -333,8 +333,12 @@ def slug(text: str) -> str:
 
 
 def save_comparison(cmp: SuiteComparison, out_dir: Path, plots: bool = True) -> dict[str, Any]:
-    """Write tables (parquet + CSV), plots (PNG + SVG) and ``compare.json`` under ``out_dir``; returns the JSON."""
+    """Write tables (parquet + CSV), plots (PNG + SVG) and ``compare.json`` under ``out_dir``, then its manifest
+    (what readers check); returns the JSON."""
+    from harness.store import MANIFEST, write_manifest
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST).unlink(missing_ok=True)  # until the new manifest is written, the folder is incomplete
     tables = {
         "means": cmp.means,
         "comparisons": cmp.comparisons,
@@ -354,6 +358,7 @@ def save_comparison(cmp: SuiteComparison, out_dir: Path, plots: bool = True) -> 
     cmp.out_dir = str(out_dir)
     summary = to_json(cmp)
     write_json(out_dir / "compare.json", summary)
+    write_manifest(out_dir)
     return summary
 
 

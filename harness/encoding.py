@@ -4,9 +4,7 @@ of corpus encodings (memory-mapped numpy arrays) that every suite reuses.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from harness.hashing import digest_value
-from harness.store import temp_path
+from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
 
 
 def select_device(device: str = "auto") -> str:
@@ -77,18 +75,19 @@ def sorted_batches(
 
 
 class ArrayCache:
-    """Named numpy arrays + JSON metadata under ``root/<key>/``, written to a temp dir and renamed into place, so a
-    crash mid-write never leaves a usable-looking entry. Reads are memory-mapped."""
+    """Named numpy arrays + JSON metadata under ``root/<key>/``, written to a temp dir, sealed with a manifest and
+    renamed into place, so a crash mid-write never leaves a usable-looking entry. Reads check the manifest (once per
+    process), then memory-map."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
 
     def key(self, parts: dict) -> str:
-        return digest_value(parts)
+        return digest_value({**parts, "store": STORE_FORMAT})
 
     def get(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
         path = self.root / key
-        if not (path / "meta.json").exists():
+        if not artefact_ready(path, f"{self.root.name} cache"):
             return None
         meta = json.loads((path / "meta.json").read_text())
         arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in meta["arrays"]}
@@ -102,10 +101,10 @@ class ArrayCache:
             for name, array in arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
             (tmp / "meta.json").write_text(json.dumps({**meta, "arrays": sorted(arrays)}, indent=1, default=str))
-            with contextlib.suppress(OSError):  # another process stored the same key first: same content
-                os.replace(tmp, self.root / key)
-        finally:
+        except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        publish_artefact(tmp, self.root / key)
 
     def get_or_compute(
         self, parts: dict, compute: Callable[[], tuple[dict[str, np.ndarray], dict]]

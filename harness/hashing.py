@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,24 @@ def digest_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+_checked: dict[tuple[str, int, int, int, int], str] = {}
+_checked_lock = threading.Lock()
+
+
+def digest_file_once(path: str | Path) -> str:
+    """``digest_file``, memoised per process by (path, size, mtime_ns, inode, device): reading a stored file many
+    times hashes it once; a file replaced or rewritten in between (new inode, size or mtime) is hashed again."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    with _checked_lock:
+        hit = _checked.get(key)
+    if hit is None:
+        hit = digest_file(path)
+        with _checked_lock:
+            _checked[key] = hit
+    return hit
 
 
 def digest_rows(rows: Iterable[Iterable[Any]]) -> str:

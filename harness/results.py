@@ -62,10 +62,14 @@ def evaluate_jobs(suite: Suite, jobs: list[Job], store: Store) -> Results:
             results.missing.append((ds.name, job.spec.name))
             continue
         metrics = suite.metrics_for(ds.name)
+        run_meta = store.meta("runs", job.key)
+        store.checked_payload("runs", job.key)  # every number shown rests on a run whose bytes were checked
+        # keyed by what the numbers depend on: the run's bytes (not its key: a re-computed run never meets a stale
+        # evaluation), the judgments and topics, the measures and the evaluator's code
         eval_key = digest_value(
             {
                 "format": STORE_FORMAT,
-                "run": job.key,
+                "run_sha256": run_meta["sha256"],
                 "qrels": ds.digest("qrels"),
                 "queries": ds.digest("queries"),
                 "metrics": list(metrics),
@@ -87,6 +91,7 @@ def evaluate_jobs(suite: Suite, jobs: list[Job], store: Store) -> Results:
                 per_query,
                 {
                     "run": job.key,
+                    "run_sha256": run_meta["sha256"],
                     "dataset": ds.irds_id,
                     "system": job.spec.name,
                     "metrics": list(metrics),
@@ -95,7 +100,6 @@ def evaluate_jobs(suite: Suite, jobs: list[Job], store: Store) -> Results:
                     "versions": library_versions(),
                 },
             )
-        run_meta = store.meta("runs", job.key)
         depth = run_meta["max_depth"]
         results.info[(ds.name, job.spec.name)] = {
             "run_key": job.key,

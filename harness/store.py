@@ -1,7 +1,11 @@
-"""Content-addressed store of runs and evaluations under ``results/``.
+"""Content-addressed store of runs and evaluations under ``results/``, and the manifests of derived artefacts.
 
 An entry is a payload file plus a JSON sidecar, both written to a temp file and renamed into place; the sidecar goes
-last and records the payload's sha256, so an entry exists only once it is complete, and ``verify`` can prove it.
+last and records the payload's sha256 and its own, so an entry exists only once it is complete. Every read checks
+both (each file hashed once per process): a damaged entry is a one-line error naming the repair, never a number.
+An artefact folder (an index, cached encodings, a stored comparison) gets a manifest (file → sha256, size) written
+last; readers check it before using the folder (``artefact_ready``), ``verify`` checks everything, ``repair`` drops
+what fails so the next ``irh run`` recomputes exactly that.
 
 Several processes, on this machine or on others that mount the same store root, may write at once: each entry has a
 lock file beside it (``flock``; Linux NFS clients map it onto NFS byte-range locks), held while the entry is computed
@@ -28,13 +32,19 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from harness.hashing import digest_file
+from harness.errors import HarnessError
+from harness.hashing import digest_file_once, digest_value
 from harness.run import Run
 
 log = logging.getLogger("irh")
 
-# Bump when the on-disk meaning of an entry changes; it is part of every cache key.
-STORE_FORMAT = 1
+# Bump when the on-disk meaning of an entry changes; it is part of every cache key (runs, evaluations, artefacts).
+# 2: sidecars carry their own digest and artefact folders a manifest. Entries of format 1 cannot be checked, so they
+# are never read: their keys differ; `irh cache verify` reports them and `--repair` drops them.
+STORE_FORMAT = 2
+REPAIR = "run `irh cache verify --repair`, then `irh run` the suite again"
+MANIFEST = "irh-manifest.json"
+OWN_DIGEST = "sidecar_sha256"
 
 HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "localhost"
 # A temp file of another host (its pid cannot be checked from here) is a leftover only after this long without a
@@ -170,6 +180,101 @@ def write_json(path: Path, value: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(value, indent=1, sort_keys=True, default=str)))
 
 
+# ---------------------------------------------------------------- checked reads
+class Damaged(HarnessError):
+    """A stored file that does not match the digest recorded when it was written (or is missing or unreadable)."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"damaged ({why}); {REPAIR}", file=str(path))
+        self.path, self.why = path, why
+
+    @property
+    def problem(self) -> str:
+        """The finding without the repair advice (what ``irh cache verify`` lists)."""
+        return f"{self.path}: damaged ({self.why})"
+
+
+def write_sealed(path: Path, value: dict) -> None:
+    """Write a JSON object with the digest of its own content, so an edited or broken file is detected on read."""
+    plain = json.loads(json.dumps(value, default=str))  # the value exactly as it will be read back
+    plain.pop(OWN_DIGEST, None)
+    write_json(path, {**plain, OWN_DIGEST: digest_value(plain)})
+
+
+def read_sealed(path: Path) -> dict:
+    """A JSON object written by ``write_sealed``, after checking its own digest."""
+    try:
+        value = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise Damaged(path, "missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise Damaged(path, f"unreadable: {type(e).__name__}") from None
+    if not isinstance(value, dict) or not isinstance(value.get(OWN_DIGEST), str):
+        raise Damaged(path, "no digest of its own: edited, or written by an older irharness")
+    recorded = value.pop(OWN_DIGEST)
+    if digest_value(value) != recorded:
+        raise Damaged(path, "edited: its content does not match its own digest")
+    return value
+
+
+def _files_under(directory: Path) -> dict[str, Path]:
+    return {
+        p.relative_to(directory).as_posix(): p
+        for p in sorted(directory.rglob("*"))
+        if p.name != MANIFEST and (p.is_file() or p.is_symlink())
+    }
+
+
+def write_manifest(directory: Path) -> None:
+    """Record every file under ``directory`` (relative path → sha256, size) in its manifest. Call it last: a folder
+    is complete, and checkable, once its manifest exists."""
+    files = {
+        rel: {"sha256": digest_file_once(p), "size": p.stat().st_size} for rel, p in _files_under(directory).items()
+    }
+    write_sealed(directory / MANIFEST, {"format": STORE_FORMAT, "files": files})
+
+
+def check_manifest(directory: Path, what: str) -> None:
+    """Raise ``Damaged`` unless the files under ``directory`` are exactly those its manifest lists, byte for byte.
+    Each file is hashed once per process (``digest_file_once``); later checks only stat the files."""
+    manifest = directory / MANIFEST
+    if not manifest.exists():
+        raise Damaged(directory, f"{what} without a manifest: interrupted, edited, or written by an older irharness")
+    recorded: dict[str, dict] = read_sealed(manifest)["files"]
+    present = _files_under(directory)
+    for rel in sorted(recorded.keys() - present.keys()):
+        raise Damaged(directory / rel, f"{what}: file missing")
+    for rel in sorted(present.keys() - recorded.keys()):
+        raise Damaged(directory / rel, f"{what}: file not in its manifest")
+    for rel, rec in sorted(recorded.items()):
+        path = present[rel]
+        if path.stat().st_size != rec["size"] or digest_file_once(path) != rec["sha256"]:
+            raise Damaged(path, f"{what}: sha256 does not match its manifest")
+
+
+def artefact_ready(directory: Path, what: str) -> bool:
+    """True when the artefact folder is stored and checked against its manifest, False when it is not stored;
+    ``Damaged`` when it is stored but does not match."""
+    if not directory.exists():
+        return False
+    check_manifest(directory, what)
+    return True
+
+
+def publish_artefact(tmp: Path, final: Path) -> None:
+    """Seal a fully written temp folder with its manifest, then rename it into place; when another process stored
+    the same key first, theirs stays (same inputs, same content) and ours is deleted."""
+    try:
+        write_manifest(tmp)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not final.exists():  # not a lost race: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 class Store:
     """Runs in ``runs/``, per-query evaluations in ``evals/``, derived artefacts (indexes) in ``artifacts/``."""
 
@@ -205,20 +310,32 @@ class Store:
         return sidecar.exists() and payload.exists()
 
     def meta(self, kind: str, key: str) -> dict:
-        return json.loads(self._paths(kind, key)[1].read_text())
+        """The entry's sidecar, checked against its own digest."""
+        return read_sealed(self._paths(kind, key)[1])
+
+    def checked_payload(self, kind: str, key: str) -> Path:
+        """The entry's payload file, after checking its bytes against the sha256 its (checked) sidecar recorded."""
+        payload, _ = self._paths(kind, key)
+        recorded = self.meta(kind, key).get("sha256")
+        if not payload.exists():
+            raise Damaged(payload, "missing; its sidecar is there")
+        if digest_file_once(payload) != recorded:
+            raise Damaged(payload, "sha256 does not match its sidecar")
+        return payload
 
     def _put(self, kind: str, key: str, write_payload: Callable[[Path], None], meta: dict) -> None:
         payload, sidecar = self._paths(kind, key)
         with self.lock(kind, key):  # between payload and sidecar, clean-up must not take the payload for a leftover
             atomic_write(payload, write_payload)
-            write_json(sidecar, {**meta, "key": key, "kind": kind, "sha256": digest_file(payload)})
+            write_sealed(sidecar, {**meta, "key": key, "kind": kind, "sha256": digest_file_once(payload)})
 
     def entries(self, kind: str) -> Iterator[dict]:
+        """Every entry's checked sidecar; a damaged one as {key, kind, error}."""
         for sidecar in sorted((self.root / kind).glob("*/*.json")):
             try:
-                yield json.loads(sidecar.read_text())
-            except (OSError, json.JSONDecodeError):
-                yield {"key": sidecar.stem, "kind": kind, "error": "unreadable sidecar"}
+                yield read_sealed(sidecar)
+            except Damaged as e:
+                yield {"key": sidecar.stem, "kind": kind, "error": e.message}
 
     def remove(self, kind: str, key: str) -> bool:
         found = False
@@ -230,24 +347,51 @@ class Store:
             shutil.rmtree(self.run_files_dir(key), ignore_errors=True)
         return found
 
+    # ---------------------------------------------------------------- verify and repair
     def verify(self) -> list[str]:
-        """Problems found: sidecars without payload, payloads that do not match their recorded hash, leftovers."""
-        problems = []
+        """Problems found: damaged entries, artefacts and comparisons, sidecar-less payloads, leftovers."""
+        return [problem for problem, _ in self._problems()]
+
+    def repair(self) -> list[str]:
+        """Drop exactly what ``verify`` finds (an entry, an artefact folder, a leftover), so the next ``irh run``
+        recomputes that and nothing else; returns the problems repaired."""
+        fixed = []
+        for problem, drop in self._problems():
+            drop()
+            fixed.append(problem)
+        return fixed
+
+    def _problems(self) -> Iterator[tuple[str, Callable[[], object]]]:
         for kind in self.KINDS:
-            for meta in self.entries(kind):
-                key = meta["key"]
-                payload, _sidecar = self._paths(kind, key)
-                if "error" in meta:
-                    problems.append(f"{kind}/{key}: {meta['error']}")
-                elif not payload.exists():
-                    problems.append(f"{kind}/{key}: payload missing")
-                elif digest_file(payload) != meta.get("sha256"):
-                    problems.append(f"{kind}/{key}: payload does not match its recorded sha256")
+            for sidecar in sorted((self.root / kind).glob("*/*.json")):
+                key = sidecar.stem
+                try:
+                    self.checked_payload(kind, key)
+                except Damaged as e:
+                    yield e.problem, lambda kind=kind, key=key: self.remove(kind, key)
             for payload in self._orphans(kind):
-                problems.append(f"{kind}/{payload.name}: payload without sidecar (an interrupted write)")
+                yield (
+                    f"{payload}: payload without sidecar (an interrupted write)",
+                    lambda payload=payload: payload.unlink(missing_ok=True),
+                )
+        for directory, what in self._artefact_dirs():
+            try:
+                check_manifest(directory, what)
+            except Damaged as e:
+                yield e.problem, lambda d=directory: shutil.rmtree(d, ignore_errors=True)
         for tmp in self._stale_temps():
-            problems.append(f"{tmp.relative_to(self.root)}: leftover temporary file of an interrupted write")
-        return problems
+            yield (
+                f"{tmp}: leftover temporary file of an interrupted write",
+                lambda tmp=tmp: shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True),
+            )
+
+    def _artefact_dirs(self) -> Iterator[tuple[Path, str]]:
+        """(folder, what) of every sealed folder: artefacts (``artifacts/FAMILY/KEY``) and stored comparisons."""
+        for family in sorted(p for p in self.artifacts_dir.glob("*") if p.is_dir()):
+            for entry in sorted(p for p in family.iterdir() if p.is_dir() and not _TMP_RE.search(p.name)):
+                yield entry, f"{family.name} artefact"
+        for entry in sorted(p for p in (self.root / "compare").glob("*") if p.is_dir()):
+            yield entry, "stored comparison"
 
     def _orphans(self, kind: str) -> Iterator[Path]:
         """Payloads without a sidecar whose writer is gone (a live writer holds the entry's lock)."""
@@ -283,7 +427,7 @@ class Store:
         return self.has("runs", key)
 
     def load_run(self, key: str) -> Run:
-        return Run.read_trec(self._paths("runs", key)[0])
+        return Run.read_trec(self.checked_payload("runs", key))
 
     def save_run(self, key: str, run: Run, meta: dict, files: dict[str, str] | None = None) -> None:
         """Store a run; ``files`` (name → text, e.g. raw LLM responses) are kept beside it for audit."""
@@ -299,7 +443,7 @@ class Store:
         return self.has("evals", key)
 
     def load_eval(self, key: str) -> pd.DataFrame:
-        return pd.read_parquet(self._paths("evals", key)[0])
+        return pd.read_parquet(self.checked_payload("evals", key))
 
     def save_eval(self, key: str, per_query: pd.DataFrame, meta: dict) -> None:
         self._put("evals", key, lambda tmp: per_query.to_parquet(tmp, index=False), meta)

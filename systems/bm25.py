@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -13,7 +11,7 @@ from tqdm import tqdm
 from harness.datasets import DatasetRef
 from harness.hashing import digest_value
 from harness.run import Run
-from harness.store import temp_path
+from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
 from harness.system import Retriever
 
 INDEX_BATCH = 10_000
@@ -72,23 +70,25 @@ class BM25(Retriever):
         return args
 
     def index(self, dataset: DatasetRef) -> Path:
-        """The Lucene index of the dataset's corpus, built once per (corpus digest, analyzer settings)."""
+        """The Lucene index of the dataset's corpus, built once per (corpus digest, analyzer settings); a stored one is
+        checked against its manifest before pyserini opens it."""
         from importlib.metadata import version
 
         key = digest_value(
-            {"docs": dataset.digest("docs"), "args": self._index_args(), "pyserini": version("pyserini")}
+            {
+                "docs": dataset.digest("docs"),
+                "args": self._index_args(),
+                "pyserini": version("pyserini"),
+                "store": STORE_FORMAT,
+            }
         )
         final = self.context.artifacts_dir / "lucene" / key
-        if (final / "irh-complete").exists():
+        if artefact_ready(final, "Lucene index"):
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(final)
         self._build(dataset, tmp)
-        (tmp / "irh-complete").write_text("ok\n")
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process finished the same index first: theirs is identical
-            shutil.rmtree(tmp, ignore_errors=True)
+        publish_artefact(tmp, final)
         return final
 
     def _build(self, dataset: DatasetRef, out: Path) -> None:

@@ -10,11 +10,8 @@ return the same rankings; top-k keeps trec_eval's order (score descending, then 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,14 +122,17 @@ def lucene_key(doc_cache_parts: dict, scale: int) -> str:
     from importlib.metadata import version
 
     from harness.hashing import digest_value
+    from harness.store import STORE_FORMAT
 
-    return digest_value({**doc_cache_parts, "quantize": scale, "pyserini": version("pyserini")})
+    return digest_value({**doc_cache_parts, "quantize": scale, "pyserini": version("pyserini"), "store": STORE_FORMAT})
 
 
 def lucene_index(docs: SparseVectors, root: Path, key: str, threads: int) -> Path:
     """An Anserini impact index of integer-weighted documents (terms are vocabulary ids), built once per key."""
+    from harness.store import artefact_ready, publish_artefact, temp_path
+
     final = root / key
-    if (final / "irh-complete").exists():
+    if artefact_ready(final, "SPLADE impact index"):
         return final
     from harness.java import prepare_jvm
 
@@ -140,7 +140,7 @@ def lucene_index(docs: SparseVectors, root: Path, key: str, threads: int) -> Pat
     from pyserini.pyclass import autoclass
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = temp_path(final)
     source = tmp / "jsonl"
     source.mkdir(parents=True)
     try:
@@ -154,9 +154,7 @@ def lucene_index(docs: SparseVectors, root: Path, key: str, threads: int) -> Pat
             from harness.errors import HarnessError
 
             raise HarnessError(f"Anserini did not build the impact index in {tmp}")
-        (tmp / "index" / "irh-complete").write_text("ok\n")
-        with contextlib.suppress(OSError):  # another process finished the same index first: theirs is identical
-            os.replace(tmp / "index", final)
+        publish_artefact(tmp / "index", final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -27,7 +27,7 @@ import pandas as pd
 from harness.aggregate import OVERALL, Aggregate, aggregate
 from harness.errors import HarnessError
 from harness.results import Results
-from harness.store import Store
+from harness.store import Damaged, Store, check_manifest
 from harness.suite import Suite
 
 log = logging.getLogger("irh")
@@ -208,6 +208,10 @@ def _stale_reason(directory: Path, suite: Suite, results: Results) -> str | None
     path = directory / "compare.json"
     if not path.exists():
         return "no stored comparison"
+    try:  # derived from the checked evaluations alone, so a damaged one is recomputed rather than refused
+        check_manifest(directory, "stored comparison")
+    except Damaged as e:
+        return e.problem
     try:
         summary = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:

@@ -7,11 +7,8 @@ the tokenizer from the GGUF vocabulary); the converted fp32 weights and tokenize
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import shutil
-import uuid
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -38,19 +35,20 @@ def converted_dir(ref: ModelRef, artifacts_dir: Path) -> tuple[Path, bool]:
     gguf = gguf_file(ref.path)
     if gguf is None:
         return ref.path, False
-    final = Path(artifacts_dir) / "gguf-converted" / ref.digest
-    if (final / "irh-complete").exists():
+    from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
+
+    final = Path(artifacts_dir) / "gguf-converted" / f"{ref.digest}.v{STORE_FORMAT}"
+    if artefact_ready(final, "converted GGUF model"):
         return final, False
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{ref.digest}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = temp_path(final)
     log.info("converting %s (GGUF) to torch weights, once: %s", ref.source, final)
     try:
         _convert(gguf, tmp)
-        (tmp / "irh-complete").write_text("ok\n")
-        with contextlib.suppress(OSError):  # another process converted the same file first: identical content
-            os.replace(tmp, final)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish_artefact(tmp, final)
     return final, True
 
 
