@@ -261,6 +261,22 @@ def artefact_ready(directory: Path, what: str) -> bool:
     return True
 
 
+def check_trained_model(folder: Path) -> None:
+    """Raise ``Damaged`` unless the trained model under ``folder`` (``results/models/NAME``) has the digest its model
+    card recorded when it was written."""
+    from harness.models import model_digest
+
+    card_path, model = folder / "model_card.json", folder / "model"
+    try:
+        recorded = json.loads(card_path.read_text()).get("digest")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise Damaged(card_path, f"trained model card unreadable: {type(e).__name__}") from None
+    if not model.is_dir():
+        raise Damaged(model, "trained model missing; its model card is there")
+    if model_digest(model) != recorded:
+        raise Damaged(model, "trained model: digest does not match its model card")
+
+
 def publish_artefact(tmp: Path, final: Path) -> None:
     """Seal a fully written temp folder with its manifest, then rename it into place; when another process stored
     the same key first, theirs stays (same inputs, same content) and ours is deleted."""
@@ -379,6 +395,17 @@ class Store:
                 check_manifest(directory, what)
             except Damaged as e:
                 yield e.problem, lambda d=directory: shutil.rmtree(d, ignore_errors=True)
+        for card in sorted((self.root / "models").glob("*/model_card.json")):
+            try:
+                check_trained_model(card.parent)
+            except Damaged as e:
+                yield (
+                    e.problem,
+                    lambda card=card: (
+                        shutil.rmtree(card.parent / "model", ignore_errors=True),
+                        card.unlink(missing_ok=True),
+                    ),
+                )
         for tmp in self._stale_temps():
             yield (
                 f"{tmp}: leftover temporary file of an interrupted write",

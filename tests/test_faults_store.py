@@ -242,3 +242,19 @@ def test_array_cache_refuses_damaged_arrays(tmp_path: Path, fault: str) -> None:
     with pytest.raises(Damaged, match=r"vectors\.npy: damaged"):
         cache.get_or_compute({"what": "test"}, lambda: pytest.fail("must not recompute over a damaged entry"))
     assert Store(tmp_path).verify() != []
+
+
+def test_trained_model_is_checked_against_its_model_card(tmp_path: Path) -> None:
+    from harness.models import model_digest
+    from harness.store import check_trained_model
+
+    folder = tmp_path / "models" / "tiny"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "model.safetensors").write_bytes(b"weights")
+    (folder / "model_card.json").write_text(json.dumps({"digest": model_digest(folder / "model")}))
+    check_trained_model(folder)
+    assert Store(tmp_path).verify() == []
+    (folder / "model" / "model.safetensors").write_bytes(b"weighty")
+    with pytest.raises(Damaged, match="does not match its model card"):
+        check_trained_model(folder)
+    assert Store(tmp_path).repair() and not (folder / "model").exists() and Store(tmp_path).verify() == []

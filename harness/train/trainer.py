@@ -32,7 +32,7 @@ from harness.datasets import DatasetRef, default_excludes_self_matches
 from harness.errors import HarnessError
 from harness.models import model_digest, resolve_model
 from harness.provenance import hardware, library_versions, now
-from harness.store import Store, temp_path, write_json, write_text_atomic
+from harness.store import Store, check_trained_model, temp_path, write_json, write_text_atomic
 from harness.suite import SystemSpec
 from harness.system import build_config, system_class
 from harness.train.config import TrainConfig
@@ -140,6 +140,7 @@ def train(
         not evaluate or config.eval is None or (card is not None and card.get("eval_digest") == config.eval_digest)
     )
     if card is not None and final.exists() and evaluated:
+        check_trained_model(out)
         log.info("train %s: done already (%s, digest %s)", config.name, final, card.get("digest", "?")[:16])
         return TrainResult("cached", final, card["steps"], card["steps"], card)
 
