@@ -75,10 +75,10 @@ FILE_TYPES: dict[str, tuple[str, str | None]] = {
     "comparison table": ("compare/fault-sweep/comparisons.parquet", None),
     "comparison summary": ("compare/fault-sweep/compare.json", None),
     "Lucene index": ("artifacts/lucene/*/_0.nvd", "bm25"),
+    "SPLADE impact index": ("artifacts/splade-lucene/*/*.tim", "splade-lucene"),
+    "ColBERT index": ("artifacts/colbert/*/codes.npy", "colbert-minilm"),  # the PLAID index (token vectors kept)
     "encoding cache": ("artifacts/encodings/*/vectors.npy", "minilm"),
     "SPLADE arrays": ("artifacts/splade/*/*.npy", "splade"),
-    "SPLADE impact index": ("artifacts/splade-lucene/*/*.tim", "splade-lucene"),
-    "ColBERT index": ("artifacts/colbert/*/*.npy", "colbert-minilm"),
 }
 FAULTS = ("flip", "truncate", "empty", "delete")
 COMMANDS = ("show", "eval", "report", "compare", "run")
@@ -207,10 +207,14 @@ def main_sweep() -> int:
     parser.add_argument("--work", default="/tmp/fault-sweep", help="scratch folder (deleted first)")
     parser.add_argument("--out", default=str(ROOT / "results" / "perf" / "fault_sweep.json"))
     parser.add_argument("--types", nargs="*", default=list(FILE_TYPES), help="file types to sweep")
+    parser.add_argument("--reuse-base", action="store_true", help="keep an undamaged store built before in --work")
     args = parser.parse_args()
     work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    if not args.reuse_base:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     base_store, suite, base, show, keys = build(work)
     print(f"undamaged store built in {time.perf_counter() - start:.0f}s: {json.dumps(show)}", flush=True)
@@ -219,6 +223,7 @@ def main_sweep() -> int:
         for fault in FAULTS:
             o = sweep_cell(base_store, suite, base, show, keys, kind, fault, work / "cell")
             results.setdefault(kind, {})[fault] = o
+            out.write_text(json.dumps({"undamaged": show, "results": results}, indent=1, ensure_ascii=False))
             print(f"{kind:<22} {fault:<9} " + " ".join(o[c] for c in COMMANDS) + f"  restored={o['restored']}",
                   flush=True)  # fmt: skip
     print(table(results))
@@ -228,8 +233,6 @@ def main_sweep() -> int:
         for f, o in row.items()
         if not o["restored"] or any(o[c] not in ("R", "=", "⊂") for c in COMMANDS)
     ]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"undamaged": show, "results": results, "bad": bad}, indent=1, ensure_ascii=False))
     print(f"wrote {out}; {len(bad)} bad cell(s)")
     return 1 if bad else 0
