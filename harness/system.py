@@ -40,16 +40,18 @@ NonNegativeFloat = Annotated[float, Field(ge=0)]
 
 class FilePath(str):
     """A config field of this type is a file path. The string is the path as written in the suite (what the
-    fingerprint, sidecars, reports and messages show: ``$VARS`` stay unexpanded, so no secret is printed);
-    ``resolved`` is the file to open: ``$VARS`` and ``~`` expanded, relative to the suite file, so a suite means
-    the same files wherever it is run from."""
+    fingerprint, sidecars and reports show: ``$VARS`` stay unexpanded, so no secret is printed); ``shown`` is the
+    same, placed in the suite's folder when relative (for messages); ``resolved`` is the file to open: ``$VARS``
+    and ``~`` expanded, relative to the suite file, so a suite means the same files wherever it is run from."""
 
     resolved: Path
+    shown: str
 
     @classmethod
     def of(cls, written: str, base_dir: Path) -> FilePath:
         path = cls(written)
         path.resolved = (base_dir / os.path.expanduser(os.path.expandvars(written))).resolve()
+        path.shown = written if written.startswith(("/", "~", "$")) else os.path.join(base_dir, written)
         return path
 
     @classmethod

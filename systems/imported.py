@@ -23,29 +23,29 @@ class RunFile(Retriever):
     dataset_parts = ("queries",)
 
     def _path(self, dataset: DatasetRef) -> FilePath:
-        """The run file: ``.resolved`` to open; the string itself (as written in the suite) for messages."""
+        """The run file: ``.resolved`` to open; ``.shown`` (as written in the suite, never expanded) for messages."""
         return self.config.paths[dataset.name]
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
         if dataset.name not in self.config.paths:
             return f"no run file given for dataset {dataset.name!r}"
         if not self._path(dataset).resolved.exists():
-            return f"run file {self._path(dataset)} not found"
+            return f"run file {self._path(dataset).shown} not found"
         return None
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
         path = self._path(dataset)
         if not path.resolved.is_file():  # reading a device or FIFO would never end
-            raise HarnessError("run file is not a regular file (a directory, device or pipe)", file=path)
+            raise HarnessError("run file is not a regular file (a directory, device or pipe)", file=path.shown)
         return {"run_file": digest_file(path.resolved)}
 
     def retrieve(self, dataset: DatasetRef, k: int) -> Run:
         path = self._path(dataset)
-        run = Run.read_trec(path.resolved, shown=path)
+        run = Run.read_trec(path.resolved, shown=path.shown)
         if not len(run):
             # an import that ranks nothing is a mistake (wrong or truncated file), never a row of zeros
-            raise HarnessError("run file has no rankings (empty)", file=path)
-        run.validate(dataset.queries().keys(), source=path)
+            raise HarnessError("run file has no rankings (empty)", file=path.shown)
+        run.validate(dataset.queries().keys(), source=path.shown)
         return run.top(k)
 
 
