@@ -39,7 +39,7 @@ from harness.datasets import DatasetRef, check_dataset_id, default_excludes_self
 from harness.errors import HarnessError
 from harness.hashing import digest_value
 from harness.metrics import parse_metric
-from harness.system import MAX_INT, NonNegativeFloat, PositiveInt, build_config, system_class, validated
+from harness.system import NonNegativeFloat, PositiveInt, build_config, system_class, validated
 
 TESTS = ("t-test", "wilcoxon", "randomization")
 CORRECTIONS = ("none", "bonferroni", "holm", "bh")
@@ -58,9 +58,9 @@ class SystemSpec:
     kind: str
     role: str
     config: Any
-    k: int = DEFAULT_K  # output depth of a retriever or fusion
+    k: PositiveInt = DEFAULT_K  # output depth of a retriever or fusion
     first_stage: str | None = None  # rerankers: the system whose run they rerank
-    depth: int | None = None  # rerankers: how many candidates they rerank
+    depth: PositiveInt | None = None  # rerankers: how many candidates they rerank
     inputs: tuple[str, ...] = ()  # fusion: the systems fused
     datasets: tuple[str, ...] | None = None  # restrict to these suite datasets
     label: str | None = None
@@ -309,16 +309,14 @@ def _system(f: _Fields, name: str, table: Any, dataset_names: set[str]) -> Syste
         raise f.error("fusion needs at least two inputs", f"{prefix}.inputs")
     if cls.role != "fusion" and inputs:
         raise f.error(f"only fusion takes inputs (kind {kind!r} is a {cls.role})", f"{prefix}.inputs")
-    for key, value in (("k", k), ("depth", depth)):
-        if value is not None and not 1 <= value <= MAX_INT:
-            raise f.error(f"{key} must be between 1 and {MAX_INT}, got {value}", f"{prefix}.{key}")
     weights = getattr(config, "weights", None)
     if weights is not None and len(weights) != len(inputs):
         raise f.error(f"{len(weights)} weights for {len(inputs)} inputs", f"{prefix}.weights")
     for d in only or ():
         if d not in dataset_names:
             raise f.error(f"dataset {d!r} is not in this suite", f"{prefix}.datasets")
-    return SystemSpec(name, kind, cls.role, config, k, first_stage, depth, tuple(inputs), only, label)
+    values = dict(name=name, kind=kind, role=cls.role, config=config, k=k, first_stage=first_stage, depth=depth)
+    return _validated(f, SystemSpec, {**values, "inputs": tuple(inputs), "datasets": only, "label": label}, prefix)
 
 
 def _dependency_order(f: _Fields, specs: dict[str, SystemSpec]) -> list[SystemSpec]:

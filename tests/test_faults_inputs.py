@@ -82,6 +82,7 @@ BAD_SUITES = [
     ('\n[systems.bm25]\nkind = "bm25"\nk1 = nan\n', "k1 = nan", "systems.bm25.k1"),
     ('\n[systems.bm25]\nkind = "bm25"\nk1 = 1e308\n', "k1 = 1e308", "systems.bm25.k1"),
     ('\n[systems.bm25]\nkind = "bm25"\nb = 1.5\n', "b = 1.5", "systems.bm25.b"),
+    ('\n[systems."my bm25"]\nkind = "bm25"\nk1 = -1\n', "k1 = -1", "systems.my bm25.k1"),  # a quoted name
     ('\n[systems.bm25]\nkind = "bm25"\nk = 10000000000000\n', "k = 1000", "systems.bm25.k"),
     ('\n[systems.d]\nkind = "dense"\nbatch_size = 10000000000000\n', "batch_size", "systems.d.batch_size"),
     (
