@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +64,9 @@ class Run:
 
     # ---------------------------------------------------------------- TREC format I/O
     def write_trec(self, path: str | Path, tag: str = "irh") -> None:
-        """Write a gzip TREC run, byte-stable: no name or mtime in the gzip header, queries sorted."""
+        """Write a gzip TREC run, byte-stable: no name or mtime in the gzip header, queries sorted. The tag column is
+        made safe (a system name may hold spaces: a tag with whitespace could not be read back)."""
+        tag = safe_tag(tag)
         buf = io.StringIO()
         for qid in sorted(self.scores):
             for rank, (did, score) in enumerate(self.ranked(qid), start=1):
@@ -71,33 +75,49 @@ class Run:
             gz.write(buf.getvalue().encode("utf-8"))
 
     @classmethod
-    def read_trec(cls, path: str | Path) -> Run:
-        """Read a TREC run (plain or .gz): ``qid Q0 docid rank score tag``. Errors name the file and line."""
+    def read_trec(cls, path: str | Path, shown: str | None = None) -> Run:
+        """Read a TREC run (plain or .gz): ``qid Q0 docid rank score tag``. Errors name the file (as ``shown``, e.g.
+        the path as written in a suite, else the path) and line. A UTF-8 byte order mark at the start is ignored."""
         path = Path(path)
+        shown = shown or str(path)
         if not path.exists():
-            raise HarnessError("run file not found", file=str(path))
-        opener = gzip.open if path.suffix == ".gz" else open
-        scores: dict[str, dict[str, float]] = {}
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                parts = line.split()
-                if not parts:
-                    continue
-                if len(parts) != 6:
-                    raise HarnessError(
-                        f"expected 6 fields 'qid Q0 docid rank score tag', got {len(parts)}",
-                        file=str(path),
-                        line=lineno,
-                    )
-                qid, _, did, _, raw_score, _ = parts
-                try:
-                    score = float(raw_score)
-                except ValueError:
-                    raise HarnessError(f"score {raw_score!r} is not a number", file=str(path), line=lineno) from None
-                if not math.isfinite(score):
-                    raise HarnessError(f"score {raw_score!r} is not finite", file=str(path), line=lineno)
-                docs = scores.setdefault(qid, {})
-                if did in docs:
-                    raise HarnessError(f"duplicate doc id {did!r} for query {qid!r}", file=str(path), line=lineno)
-                docs[did] = score
-        return cls(scores)
+            raise HarnessError("run file not found", file=shown)
+        if not path.is_file():
+            raise HarnessError("run file is not a regular file (a directory, device or pipe)", file=shown)
+        try:
+            return cls(_parse_trec(path, shown))
+        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+            raise HarnessError(f"damaged gzip file ({e or type(e).__name__})", file=shown) from None
+        except UnicodeDecodeError as e:
+            raise HarnessError(f"not UTF-8 text: {e.reason} at byte {e.start}", file=shown) from None
+
+
+def safe_tag(tag: str) -> str:
+    """A TREC run tag that is one field: letters, digits and ._- only (others become '_')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", tag) or "irh"
+
+
+def _parse_trec(path: Path, shown: str) -> dict[str, dict[str, float]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    scores: dict[str, dict[str, float]] = {}
+    with opener(path, "rt", encoding="utf-8-sig") as f:
+        for lineno, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise HarnessError(
+                    f"expected 6 fields 'qid Q0 docid rank score tag', got {len(parts)}", file=shown, line=lineno
+                )
+            qid, _, did, _, raw_score, _ = parts
+            try:
+                score = float(raw_score)
+            except ValueError:
+                raise HarnessError(f"score {raw_score!r} is not a number", file=shown, line=lineno) from None
+            if not math.isfinite(score):
+                raise HarnessError(f"score {raw_score!r} is not finite", file=shown, line=lineno)
+            docs = scores.setdefault(qid, {})
+            if did in docs:
+                raise HarnessError(f"duplicate doc id {did!r} for query {qid!r}", file=shown, line=lineno)
+            docs[did] = score
+    return scores

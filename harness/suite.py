@@ -26,23 +26,28 @@ tolerance = 0.005
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from harness.datasets import DatasetRef, check_dataset_id, default_excludes_self_matches
 from harness.errors import HarnessError
 from harness.hashing import digest_value
 from harness.metrics import parse_metric
-from harness.system import build_config, system_class
+from harness.system import NonNegativeFloat, PositiveInt, build_config, system_class, validated
 
 TESTS = ("t-test", "wilcoxon", "randomization")
 CORRECTIONS = ("none", "bonferroni", "holm", "bh")
 STAGE_KEYS = ("kind", "first_stage", "depth", "inputs", "k", "datasets", "label")
 DEFAULT_K = 1000
 DEFAULT_DEPTH = 100
+# The suite name names folders (results/compare/NAME, reports/NAME, baselines/NAME.json): one safe path component.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,9 @@ class SystemSpec:
     kind: str
     role: str
     config: Any
-    k: int = DEFAULT_K  # output depth of a retriever or fusion
+    k: PositiveInt = DEFAULT_K  # output depth of a retriever or fusion
     first_stage: str | None = None  # rerankers: the system whose run they rerank
-    depth: int | None = None  # rerankers: how many candidates they rerank
+    depth: PositiveInt | None = None  # rerankers: how many candidates they rerank
     inputs: tuple[str, ...] = ()  # fusion: the systems fused
     datasets: tuple[str, ...] | None = None  # restrict to these suite datasets
     label: str | None = None
@@ -69,15 +74,15 @@ class SystemSpec:
 class Significance:
     test: str = "t-test"
     correction: str = "holm"
-    alpha: float = 0.05
-    n_permutations: int = 100_000
-    tie_tolerance: float = 0.0
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    n_permutations: PositiveInt = 100_000
+    tie_tolerance: NonNegativeFloat = 0.0
 
 
 @dataclass(frozen=True)
 class Regression:
-    tolerance: float = 0.005
-    metric_tolerances: dict[str, float] = field(default_factory=dict)
+    tolerance: NonNegativeFloat = 0.005
+    metric_tolerances: dict[str, NonNegativeFloat] = field(default_factory=dict)
 
     def tolerance_for(self, metric: str) -> float:
         return self.metric_tolerances.get(metric, self.tolerance)
@@ -125,12 +130,12 @@ class _Fields:
         key = re.sub(r"\[\d+\]$", "", key)
         start = 0
         if table:
-            header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(re.escape(p) for p in table) + r"\s*\]+")
+            header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(_key(p) for p in table) + r"\s*\]+")
             start = next((i for i, ln in enumerate(self.lines) if header.match(ln)), None)
-            if start is None:
-                return None
-        key_re = re.compile(r"^\s*\"?" + re.escape(key) + r"\"?\s*=")
-        header_re = re.compile(r"^\s*\[" + re.escape(key) + r"[\].]")
+            if start is None:  # an inline table (paths = { x = ... }): the line of its key
+                return self.line_of(".".join(table))
+        key_re = re.compile(r"^\s*" + _key(key) + r"\s*=")
+        header_re = re.compile(r"^\s*\[" + _key(key) + r"[\].]")
         for i in range(start, len(self.lines)):
             if i > start and table and self.lines[i].lstrip().startswith("["):
                 break
@@ -168,11 +173,24 @@ class _Fields:
         return tuple(value)
 
 
+def _key(part: str) -> str:
+    """A TOML key as a regex: bare, or quoted (\"my bm25\")."""
+    return r"[\"']?" + re.escape(part) + r"[\"']?"
+
+
 def read_toml(path: Path, what: str) -> tuple[dict, _Fields]:
-    """The parsed TOML file and a field reader over it; a missing or malformed file is a one-line error."""
+    """The parsed TOML file and a field reader over it; a missing, unreadable or malformed file is a one-line error."""
     if not path.exists():
         raise HarnessError(f"{what} not found", file=str(path))
-    text = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        raise HarnessError(f"{what} is not a regular file (a directory, device or pipe)", file=str(path))
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM some editors write is not part of the TOML
+    except UnicodeDecodeError as e:
+        message = f"{what} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}; a binary file?)"
+        raise HarnessError(message, file=str(path)) from None
+    except OSError as e:
+        raise HarnessError(f"{what} cannot be read: {e.strerror}", file=str(path)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -188,6 +206,12 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         data, ("name", "description", "metrics", "baseline", "datasets", "systems", "significance", "regression"), ""
     )
     name = f.get(data, "name", str, "", path.stem)
+    if not NAME_RE.match(name):
+        raise f.error(
+            f"name {name!r} must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            "(it names folders under results/ and reports/)",
+            "name",
+        )
     description = f.get(data, "description", str, "", "")
     metrics = _metrics(f, f.str_list(data, "metrics", ""), "metrics")
 
@@ -217,6 +241,7 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
     if not specs:
         raise f.error("a suite needs at least one system", "systems")
     ordered = _dependency_order(f, specs)
+    _check_labels(f, specs)
 
     baseline = f.get(data, "baseline", str, "", None)
     if baseline is not None and baseline not in specs:
@@ -276,8 +301,6 @@ def _system(f: _Fields, name: str, table: Any, dataset_names: set[str]) -> Syste
         if first_stage is None:
             raise f.error("a reranker needs first_stage (the system whose run it reranks)", f"{prefix}.first_stage")
         depth = DEFAULT_DEPTH if depth is None else depth
-        if depth < 1:
-            raise f.error("depth must be ≥ 1", f"{prefix}.depth")
     else:
         for key, value in (("first_stage", first_stage), ("depth", depth)):
             if value is not None:
@@ -286,12 +309,14 @@ def _system(f: _Fields, name: str, table: Any, dataset_names: set[str]) -> Syste
         raise f.error("fusion needs at least two inputs", f"{prefix}.inputs")
     if cls.role != "fusion" and inputs:
         raise f.error(f"only fusion takes inputs (kind {kind!r} is a {cls.role})", f"{prefix}.inputs")
-    if k < 1:
-        raise f.error("k must be ≥ 1", f"{prefix}.k")
+    weights = getattr(config, "weights", None)
+    if weights is not None and len(weights) != len(inputs):
+        raise f.error(f"{len(weights)} weights for {len(inputs)} inputs", f"{prefix}.weights")
     for d in only or ():
         if d not in dataset_names:
             raise f.error(f"dataset {d!r} is not in this suite", f"{prefix}.datasets")
-    return SystemSpec(name, kind, cls.role, config, k, first_stage, depth, tuple(inputs), only, label)
+    values = dict(name=name, kind=kind, role=cls.role, config=config, k=k, first_stage=first_stage, depth=depth)
+    return _validated(f, SystemSpec, {**values, "inputs": tuple(inputs), "datasets": only, "label": label}, prefix)
 
 
 def _dependency_order(f: _Fields, specs: dict[str, SystemSpec]) -> list[SystemSpec]:
@@ -317,6 +342,17 @@ def _dependency_order(f: _Fields, specs: dict[str, SystemSpec]) -> list[SystemSp
     return ordered
 
 
+def _check_labels(f: _Fields, specs: dict[str, SystemSpec]) -> None:
+    """Systems are shown by label (else name) in every table and report: two with one label cannot be told apart."""
+    seen: dict[str, str] = {}
+    for spec in specs.values():
+        shown = spec.label or spec.name
+        if shown in seen:
+            where = f"systems.{spec.name}.label" if spec.label else f"systems.{spec.name}"
+            raise f.error(f"label {shown!r} is already used by system {seen[shown]!r}", where)
+        seen[shown] = spec.name
+
+
 def _significance(f: _Fields, table: dict) -> Significance:
     p = "significance"
     f.check_keys(table, ("test", "correction", "alpha", "n_permutations", "tie_tolerance"), p)
@@ -326,26 +362,40 @@ def _significance(f: _Fields, table: dict) -> Significance:
     correction = f.get(table, "correction", str, p, "holm")
     if correction not in CORRECTIONS:
         raise f.error(f"unknown correction {correction!r} (known: {', '.join(CORRECTIONS)})", f"{p}.correction")
-    alpha = float(f.get(table, "alpha", (int, float), p, 0.05))
-    if not 0 < alpha < 1:
-        raise f.error("alpha must be between 0 and 1", f"{p}.alpha")
-    n_perm = f.get(table, "n_permutations", int, p, 100_000)
-    tie = float(f.get(table, "tie_tolerance", (int, float), p, 0.0))
-    return Significance(test, correction, alpha, n_perm, tie)
+    values = {
+        "test": test,
+        "correction": correction,
+        "alpha": float(f.get(table, "alpha", (int, float), p, 0.05)),
+        "n_permutations": f.get(table, "n_permutations", int, p, 100_000),
+        "tie_tolerance": float(f.get(table, "tie_tolerance", (int, float), p, 0.0)),
+    }
+    return _validated(f, Significance, values, p)
+
+
+def _validated(f: _Fields, cls: type, values: dict[str, Any], prefix: str) -> Any:
+    try:
+        return validated(cls, values, prefix)
+    except HarnessError as e:
+        raise f.error(e.message, e.field or prefix) from None
 
 
 def _regression(f: _Fields, table: dict) -> Regression:
     p = "regression"
     f.check_keys(table, ("tolerance", "metrics"), p)
     tol = float(f.get(table, "tolerance", (int, float), p, 0.005))
-    per_metric = {}
+    written = {}  # metric as written → tolerance
     for metric, value in f.get(table, "metrics", dict, p, {}).items():
-        where = f"{p}.metrics.{metric}"
-        try:
-            canonical = str(parse_metric(metric))
-        except HarnessError as e:
-            raise f.error(e.message, where) from None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise f.error(f"expected a number, got {value!r}", where)
-        per_metric[canonical] = float(value)
-    return Regression(tol, per_metric)
+            raise f.error(f"expected a number, got {value!r}", f"{p}.metrics.{metric}")
+        written[metric] = float(value)
+    try:
+        regression = validated(Regression, {"tolerance": tol, "metric_tolerances": written}, p)
+    except HarnessError as e:  # the dataclass field metric_tolerances is the suite's [regression] metrics
+        raise f.error(e.message, (e.field or p).replace(f"{p}.metric_tolerances", f"{p}.metrics")) from None
+    per_metric = {}
+    for metric, value in regression.metric_tolerances.items():
+        try:
+            per_metric[str(parse_metric(metric))] = value
+        except HarnessError as e:
+            raise f.error(e.message, f"{p}.metrics.{metric}") from None
+    return dataclasses.replace(regression, metric_tolerances=per_metric)

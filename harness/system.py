@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib
 import inspect
+import math
 import os
 import time
 import types
@@ -17,16 +19,44 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, NewType
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic_core import core_schema
 
 from harness.datasets import DatasetRef
 from harness.errors import HarnessError
 from harness.hashing import digest_file, digest_value
 from harness.run import Run
 
-# A config field of this type is a file path: ``$VARS`` and ``~`` are expanded and relative paths are taken relative
-# to the suite file, so a suite means the same files wherever it is run from.
-FilePath = NewType("FilePath", str)
+T = TypeVar("T")
+
+# Value ranges of config fields, checked by ``validated`` (pydantic); floats are also always finite (``_coerce``).
+MAX_INT = 2**31 - 1  # Java's int (Lucene's hit counts) and far beyond any useful depth, batch or length
+PositiveInt = Annotated[int, Field(ge=1, le=MAX_INT)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class FilePath(str):
+    """A config field of this type is a file path. The string is the path as written in the suite (what the
+    fingerprint, sidecars and reports show: ``$VARS`` stay unexpanded, so no secret is printed); ``shown`` is the
+    same, placed in the suite's folder when relative (for messages); ``resolved`` is the file to open: ``$VARS``
+    and ``~`` expanded, relative to the suite file, so a suite means the same files wherever it is run from."""
+
+    resolved: Path
+    shown: str
+
+    @classmethod
+    def of(cls, written: str, base_dir: Path) -> FilePath:
+        path = cls(written)
+        path.resolved = (base_dir / os.path.expanduser(os.path.expandvars(written))).resolve()
+        path.shown = written if written.startswith(("/", "~", "$")) else os.path.join(base_dir, written)
+        return path
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.is_instance_schema(cls)
 
 
 @dataclass(frozen=True)
@@ -140,10 +170,33 @@ def build_config(cls: type[System], params: dict[str, Any], field_prefix: str, b
             values[name] = _coerce(params[name], hints[name], f"{field_prefix}.{name}", base_dir)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise HarnessError("required parameter is missing", field=f"{field_prefix}.{name}")
+    return validated(config_cls, values, field_prefix)
+
+
+def validated(cls: type[T], values: dict[str, Any], field_prefix: str) -> T:
+    """The dataclass ``cls`` built from ``values`` with its fields' ranges (``Annotated[..., Field(...)]``) and its
+    ``__post_init__`` checked by pydantic; the first violation is a one-line error naming the dotted field."""
     try:
-        return config_cls(**values)
-    except (ValueError, TypeError) as e:
-        raise HarnessError(str(e), field=field_prefix) from None
+        return _adapter(cls).validate_python(values)
+    except ValidationError as e:
+        error = e.errors(include_url=False)[0]
+        field = field_prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        raise HarnessError(_message(error), field=field.lstrip(".") or None) from None
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+def _message(error: Any) -> str:
+    """pydantic's message in this project's words: 'must be ≥ 0, got -3.0' (a __post_init__ error as raised)."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    message = error["msg"].replace("Input should be", "must be")
+    for words, sign in (("greater than or equal to", "≥"), ("less than or equal to", "≤")):
+        message = message.replace(words, sign)
+    return f"{message}, got {error['input']!r}"
 
 
 def _coerce(value: Any, hint: Any, field: str, base_dir: Path) -> Any:
@@ -152,8 +205,11 @@ def _coerce(value: Any, hint: Any, field: str, base_dir: Path) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        alternatives = [a for a in args if a is not type(None)]
+        if len(alternatives) == 1:  # X | None: X's own error, with its precise field
+            return _coerce(value, alternatives[0], field, base_dir)
         errors = []
-        for arg in (a for a in args if a is not type(None)):
+        for arg in alternatives:
             try:
                 return _coerce(value, arg, field, base_dir)
             except HarnessError as e:
@@ -176,12 +232,17 @@ def _coerce(value: Any, hint: Any, field: str, base_dir: Path) -> Any:
     if hint is Any:
         return value
     if hint is FilePath:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not value:
             raise HarnessError(f"expected a path, got {value!r}", field=field)
-        return str((base_dir / os.path.expanduser(os.path.expandvars(value))).resolve())
+        path = FilePath.of(value, base_dir)
+        if path.resolved.exists() and not path.resolved.is_file():
+            raise HarnessError(f"{value} is not a regular file (a directory, device or pipe)", field=field)
+        return path
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise HarnessError(f"expected a number, got {value!r}", field=field)
+        if not math.isfinite(value):
+            raise HarnessError(f"expected a finite number, got {value!r}", field=field)
         return float(value)
     if hint is bool or hint is int or hint is str:
         if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from pydantic import Field
 from tqdm import tqdm
 
 from harness.datasets import DatasetRef
@@ -20,8 +21,8 @@ SEARCH_CHUNK = 500  # k=1000 batches hold every hit in the JVM at once: search i
 
 @dataclass(frozen=True)
 class BM25Config:
-    k1: float = 0.9
-    b: float = 0.4
+    k1: Annotated[float, Field(ge=0, le=1000)] = 0.9  # term-frequency saturation (useful: ~0.5-2)
+    b: Annotated[float, Field(ge=0, le=1)] = 0.4  # length normalisation
     stemmer: Literal["porter", "krovetz", "none"] = "porter"
     stopwords: bool = True  # remove Lucene's English stopwords (Anserini's default)
 

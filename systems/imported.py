@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.datasets import DatasetRef
+from harness.errors import HarnessError
 from harness.hashing import digest_file
 from harness.run import Run
 from harness.system import FilePath, Retriever
@@ -22,23 +22,30 @@ class RunFile(Retriever):
     Config = RunFileConfig
     dataset_parts = ("queries",)
 
-    def _path(self, dataset: DatasetRef) -> Path:
-        return Path(self.config.paths[dataset.name])
+    def _path(self, dataset: DatasetRef) -> FilePath:
+        """The run file: ``.resolved`` to open; ``.shown`` (as written in the suite, never expanded) for messages."""
+        return self.config.paths[dataset.name]
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
         if dataset.name not in self.config.paths:
             return f"no run file given for dataset {dataset.name!r}"
-        if not self._path(dataset).exists():
-            return f"run file {self._path(dataset)} not found"
+        if not self._path(dataset).resolved.exists():
+            return f"run file {self._path(dataset).shown} not found"
         return None
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        return {"run_file": digest_file(self._path(dataset))}
+        path = self._path(dataset)
+        if not path.resolved.is_file():  # reading a device or FIFO would never end
+            raise HarnessError("run file is not a regular file (a directory, device or pipe)", file=path.shown)
+        return {"run_file": digest_file(path.resolved)}
 
     def retrieve(self, dataset: DatasetRef, k: int) -> Run:
         path = self._path(dataset)
-        run = Run.read_trec(path)
-        run.validate(dataset.queries().keys(), source=str(path))
+        run = Run.read_trec(path.resolved, shown=path.shown)
+        if not len(run):
+            # an import that ranks nothing is a mistake (wrong or truncated file), never a row of zeros
+            raise HarnessError("run file has no rankings (empty)", file=path.shown)
+        run.validate(dataset.queries().keys(), source=path.shown)
         return run.top(k)
 
 

@@ -23,12 +23,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from harness.datasets import DatasetRef
 from harness.hashing import digest_file
 from harness.run import Run
-from harness.system import Reranker
+from harness.system import PositiveInt, Reranker
 from systems.cross_encoder import ScoreCache, candidate_pairs, model_unavailable, run_from_pairs, score_candidates
 
 log = logging.getLogger("irh")
@@ -42,28 +44,26 @@ class LLMConfig:
     backend: Literal["transformers", "llama-cpp", "openai"] = "transformers"
     base_url: str | None = None  # openai backend: e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the key (never stored)
-    timeout: float = 120.0  # seconds per HTTP request
-    max_words: int = 100  # each passage is cut to this many words
+    timeout: Annotated[float, Field(gt=0)] = 120.0  # seconds per HTTP request
+    max_words: PositiveInt = 100  # each passage is cut to this many words
     device: str = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
     def __post_init__(self):
         if self.backend == "openai" and not self.base_url:
             raise ValueError("the openai backend needs base_url")
-        if self.max_words < 1:
-            raise ValueError("max_words must be ≥ 1")
 
 
 @dataclass(frozen=True)
 class PointwiseConfig(LLMConfig):
-    batch_size: int = 8
+    batch_size: PositiveInt = 8
 
 
 @dataclass(frozen=True)
 class ListwiseConfig(LLMConfig):
-    window: int = 20
-    step: int = 10
-    max_new_tokens: int | None = None  # default: 6 per passage of the window + 10
+    window: PositiveInt = 20
+    step: PositiveInt = 10
+    max_new_tokens: PositiveInt | None = None  # default: 6 per passage of the window + 10
 
     def __post_init__(self):
         super().__post_init__()

@@ -13,7 +13,7 @@ import numpy as np
 from harness.datasets import DatasetRef
 from harness.errors import HarnessError
 from harness.run import Run
-from harness.system import Reranker
+from harness.system import PositiveInt, Reranker
 from systems.cross_encoder import model_unavailable, run_from_pairs, score_candidates
 
 PREFIX = "Query: {query} Document:"
@@ -23,8 +23,8 @@ SUFFIX = " Relevant:"
 @dataclass(frozen=True)
 class MonoT5Config:
     model: str  # a T5 (seq2seq) checkpoint: hf:castorini/monot5-base-msmarco, pkg:..., or a path
-    max_length: int = 512
-    batch_size: int = 16
+    max_length: PositiveInt = 512
+    batch_size: PositiveInt = 16
     true_word: str = "true"  # the first token of each word is read (monoT5: ▁true / ▁false)
     false_word: str = "false"
     device: str = "auto"

@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 from harness.hashing import digest_file
 from harness.models import ModelRef, resolve_model
 from harness.run import Run
-from harness.system import Retriever
+from harness.system import PositiveInt, Retriever
 from systems import splade_index
 from systems.splade_index import SparseVectors
 
@@ -37,11 +37,11 @@ ENCODE_CHUNK = 20_000  # documents tokenised at a time (sorted_batches sorts wit
 class SpladeConfig:
     model: str = "pkg:cognition/model"
     aggregation: Literal["max", "sum"] = "max"  # pooling of token weights over the text
-    doc_top_k: int | None = None  # keep the k largest weights per document (None: all non-zero)
-    query_top_k: int | None = None
-    max_length: int = 256  # tokens per text, special tokens included
-    batch_size: int = 32
-    quantize: int | None = 100  # weights become round(w × quantize) integers (Lucene impacts); None: float (scipy)
+    doc_top_k: PositiveInt | None = None  # keep the k largest weights per document (None: all non-zero)
+    query_top_k: PositiveInt | None = None
+    max_length: PositiveInt = 256  # tokens per text, special tokens included
+    batch_size: PositiveInt = 32
+    quantize: PositiveInt | None = 100  # weights become round(w × quantize) ints (Lucene impacts); None: float (scipy)
     backend: Literal["scipy", "lucene"] = "scipy"
     device: str = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"

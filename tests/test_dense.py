@@ -374,7 +374,7 @@ def test_incompatible_checkpoints_fail_with_one_error_naming_the_model(tiny_bert
 
 
 def test_bad_config_values_are_suite_errors() -> None:
-    with pytest.raises(HarnessError, match="batch_size must be positive"):
+    with pytest.raises(HarnessError, match="batch_size: must be ≥ 1, got 0"):
         build_config(Dense, {"batch_size": 0}, "systems.d")
     with pytest.raises(HarnessError, match="must be one of"):
         build_config(Dense, {"pooling": "max"}, "systems.d")

@@ -225,7 +225,7 @@ def test_incompatible_checkpoints_raise_one_clear_error(subset: SciFactSubset, t
 def test_config_is_validated() -> None:
     with pytest.raises(HarnessError, match="integer weights"):
         build_config(Splade, {"backend": "lucene", "quantize": None}, "systems.s")
-    with pytest.raises(HarnessError, match="doc_top_k must be >= 1"):
+    with pytest.raises(HarnessError, match="doc_top_k: must be ≥ 1, got 0"):
         build_config(Splade, {"doc_top_k": 0}, "systems.s")
     with pytest.raises(HarnessError, match="must be one of"):
         build_config(Splade, {"aggregation": "mean"}, "systems.s")

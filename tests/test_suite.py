@@ -43,8 +43,9 @@ def test_good_suite_parses(tmp_path: Path) -> None:
     assert suite.system("bm25").config.b == 0.4  # default
     assert suite.system("bm25").k == 1000
     assert suite.metrics == ("nDCG@10", "AP(rel=2)@1000")
-    # relative paths are relative to the suite file
-    assert suite.system("rrf").config.paths["cran"] == str(tmp_path / "run.txt")
+    # relative paths are relative to the suite file; the config keeps the path as written (what reports show)
+    assert suite.system("rrf").config.paths["cran"] == "run.txt"
+    assert suite.system("rrf").config.paths["cran"].resolved == tmp_path / "run.txt"
 
 
 def test_pipeline_order_and_beir_self_match_default(tmp_path: Path) -> None:
