@@ -231,7 +231,7 @@ def _regress(tiny, baseline: dict | None = None, *extra: str, suite: Path | None
     folder = path.parent
     if baseline is not None:
         folder = suite_path.parent / f"b{abs(hash(json.dumps(baseline, sort_keys=True)))}"
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)
         (folder / "tiny.json").write_text(json.dumps(baseline))
     args = ["--results", str(store), "regress", str(suite or suite_path), "--baselines", str(folder), *extra]
     return main(args)
