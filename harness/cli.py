@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_cache_ls)
     rm = csub.add_parser("rm", help="remove entries by key (prefix) or every run of a system")
     rm.add_argument("keys", nargs="*")
-    rm.add_argument("--system", help="remove every stored run of this system name")
+    rm.add_argument("--system", help="remove the stored runs of this system name")
+    rm.add_argument("--all", action="store_true", help="remove every run a key prefix or --system matches")
     rm.set_defaults(func=cmd_cache_rm)
     verify = csub.add_parser(
         "verify", help="check every run, evaluation, artefact and stored comparison against its recorded sha256"
@@ -95,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     bsave.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
     _execution_args(bsave)
     bsave.add_argument("--baselines", metavar="DIR", help="default: $IRH_BASELINES or RESULTS/baselines")
+    bsave.add_argument(
+        "--not-covered", action="append", metavar="DATASET/SYSTEM", help="glob; leave these out (not run); repeatable"
+    )
+    bsave.add_argument("--reason", help="why the --not-covered systems are left out (stored in the baseline)")
     bsave.set_defaults(func=cmd_baseline_save)
 
     regress = sub.add_parser("regress", help="run a suite (cache-aware) and compare with its baseline")
@@ -104,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     _execution_args(regress)
     regress.add_argument("--baselines", metavar="DIR", help="default: $IRH_BASELINES or RESULTS/baselines")
     regress.add_argument("--format", choices=("table", "md", "json"), default="table")
+    regress.add_argument(
+        "--allow-suite-change", action="store_true", help="compare although the suite changed since the baseline"
+    )
     regress.add_argument(
         "--out", action="append", metavar="FILE", help="also write the report here (.md/.json by suffix); repeatable"
     )
@@ -203,18 +211,21 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from harness.report import default_out, gather, render_html, render_markdown, write_report
+    from harness.report import check_out, default_out, gather, render_html, render_markdown, write_report
 
     if args.out == "-" and args.format == "latex":
         raise HarnessError("--out -: LaTeX is a folder (report.tex, tables/, figures/); give a folder")
     suite, store = _suite(args)
+    out = Path(args.out) if args.out else default_out(suite.name, args.format)
+    if args.out != "-":
+        check_out(args.format, out)  # before gathering: a bad --out fails at once
     ctx = gather(suite, store)
     for d, s in ctx.missing:
         print(f"irh: missing run {d}/{s}: not in the store (run `irh run` first); left out", file=sys.stderr)
     if args.out == "-":
         print(render_html(ctx) if args.format == "html" else render_markdown(ctx), end="")
         return 0
-    path = write_report(ctx, args.format, Path(args.out) if args.out else default_out(suite.name, args.format))
+    path = write_report(ctx, args.format, out)
     print(f"wrote {path}")
     return 0
 
@@ -229,12 +240,20 @@ def cmd_cache_ls(args) -> int:
 
 
 def cmd_cache_rm(args) -> int:
+    if any(not k.strip() for k in args.keys):
+        raise HarnessError("cache rm: an empty key would match every run; give a key (prefix)")
     store = _store(args)
-    removed = 0
-    for meta in list(store.entries("runs")):
-        key = meta["key"]
-        if any(key.startswith(k) for k in args.keys) or (args.system and meta.get("system") == args.system):
-            removed += store.remove("runs", key)
+    runs = list(store.entries("runs"))
+    selectors = [(f"key {k!r}", lambda m, k=k: m["key"].startswith(k)) for k in args.keys]
+    if args.system is not None:
+        selectors.append((f"--system {args.system!r}", lambda m: m.get("system") == args.system))
+    chosen: dict[str, None] = {}  # run keys, each once; nothing is removed before every selector is checked
+    for what, matches in selectors:
+        hits = [m["key"] for m in runs if matches(m)]
+        if len(hits) > 1 and not args.all:
+            raise HarnessError(f"cache rm: {what} matches {len(hits)} runs; give more of the key, or --all")
+        chosen.update(dict.fromkeys(hits))
+    removed = sum(store.remove("runs", key) for key in chosen)
     print(f"removed {removed} run(s)")
     return 0
 
@@ -269,29 +288,47 @@ def _baselines_dir(args) -> Path:
 
 
 def cmd_baseline_save(args) -> int:
-    from harness.regression import baseline_path, make_baseline, save_baseline
+    from harness.regression import as_patterns, baseline_path, make_baseline, save_baseline, select
     from harness.runner import run_suite
 
     suite, store = _suite(args)
-    _, results = run_suite(suite, store, None, args.jobs, backend=args.backend, scheduler=args.scheduler)
+    if bool(args.not_covered) != bool(args.reason):
+        raise HarnessError("--not-covered and --reason go together: say which systems are left out and why")
+    left_out = set(select(suite, args.not_covered, "--not-covered")) if args.not_covered else set()
+    pairs = [p for p in select(suite, None) if p not in left_out]
+    if not pairs:
+        raise HarnessError("--not-covered leaves nothing to save", file=str(suite.path))
+    only = as_patterns(pairs) if left_out else None
+    _, results = run_suite(suite, store, only, args.jobs, backend=args.backend, scheduler=args.scheduler)
     if results.missing:
         raise HarnessError(f"no results for {', '.join('/'.join(m) for m in results.missing)}", file=str(suite.path))
+    not_covered: dict[str, dict[str, str]] = {}
+    for pair in sorted(left_out):
+        ds, _, system = pair.partition("/")
+        not_covered.setdefault(ds, {})[system] = args.reason
     path = baseline_path(_baselines_dir(args), suite)
-    baseline = make_baseline(suite, results)
+    baseline = make_baseline(suite, results, not_covered)
     save_baseline(path, baseline)
     n = sum(len(metrics) for systems in baseline["expected"].values() for metrics in systems.values())
     print(f"saved {n} expected values of suite {suite.name!r} to {path}")
+    if left_out:
+        print(f"not covered: {', '.join(sorted(left_out))}: {args.reason}")
     return 0
 
 
 def cmd_regress(args) -> int:
     from harness.regression import (
+        as_patterns,
         baseline_path,
+        check_suite_digest,
+        checked,
         compare,
         format_for_path,
         format_report,
         load_baseline,
+        not_covered,
         passed,
+        select,
     )
     from harness.runner import run_suite
     from harness.store import write_text_atomic
@@ -299,8 +336,20 @@ def cmd_regress(args) -> int:
     suite, store = _suite(args)
     path = baseline_path(_baselines_dir(args), suite)
     baseline = load_baseline(path, suite)
-    _, results = run_suite(suite, store, args.only, args.jobs, backend=args.backend, scheduler=args.scheduler)
-    rows = compare(baseline, results, suite, args.only)
+    changed = check_suite_digest(baseline, suite, str(path), args.allow_suite_change)
+    left_out = not_covered(baseline)
+    selected = select(suite, args.only)
+    pairs = [p for p in selected if p not in left_out]
+    if not pairs:
+        why = "; ".join(sorted({left_out[p] for p in selected if p in left_out}))
+        raise HarnessError(
+            f"nothing to check: the baseline does not cover {', '.join(selected)} ({why})", file=str(path)
+        )
+    only = as_patterns(pairs) if args.only or left_out else None
+    _, results = run_suite(suite, store, only, args.jobs, backend=args.backend, scheduler=args.scheduler)
+    rows = compare(baseline, results, suite, args.only, suite_changed=changed)
+    if not checked(rows):
+        raise HarnessError(f"nothing checked: the baseline expects no value of {', '.join(pairs)}", file=str(path))
     print(format_report(args.format, suite, baseline, str(path), rows))
     for out in args.out or []:
         write_text_atomic(Path(out), format_report(format_for_path(out, args.format), suite, baseline, str(path), rows))

@@ -130,7 +130,8 @@ def test_committed_smoke_baseline_passes(smoke_store: Path, tmp_path: Path, caps
     rows = json.loads(report.read_text())["rows"]
     assert {r["metric"] for r in rows} == {"nDCG@10", "AP@1000", "P@10", "R@1000", "RR@10"}
     assert {r["verdict"] for r in rows} == {"OK"} and {r["dataset"] for r in rows} == {"cranfield"}
-    assert capsys.readouterr().out.rstrip().endswith("5 OK, 0 IMPROVED, 0 REGRESSED, 0 MISSING, 0 NEW → PASS")
+    out = capsys.readouterr().out.rstrip()
+    assert out.endswith("5 OK, 0 IMPROVED, 0 REGRESSED, 0 MISSING, 0 INVALID, 0 UNCOVERED, 0 NEW → PASS")
 
 
 @pytest.mark.slow
@@ -142,7 +143,10 @@ def test_perturbed_k1_regresses_with_nonzero_exit(
     perturbed = tmp_path / "smoke.toml"  # same suite name, so the same baseline file
     perturbed.write_text(text.replace("\nk1 = 0.9\n", "\nk1 = 0.3\n"))
     capsys.readouterr()
-    assert _regress(smoke_store, perturbed, "--out", str(tmp_path / "r.md"), "--out", str(tmp_path / "r.json")) != 0
+    assert _regress(smoke_store, perturbed) == 2  # another version of the suite: refused unless allowed
+    assert "--allow-suite-change" in capsys.readouterr().err
+    out = ["--out", str(tmp_path / "r.md"), "--out", str(tmp_path / "r.json")]
+    assert _regress(smoke_store, perturbed, "--allow-suite-change", *out) != 0
     table = capsys.readouterr().out
     regressed = [line.split() for line in table.splitlines() if line.rstrip().endswith("REGRESSED")]
     assert ["cranfield", "bm25", "nDCG@10"] in [cells[:3] for cells in regressed], table

@@ -15,12 +15,12 @@ from typing import Any
 import pandas as pd
 
 from harness.report.context import Cell, Comparison, ReportContext
-from harness.report.templates import environment, tex
-from harness.store import write_text_atomic
+from harness.report.files import check_file, check_folder, write_file
+from harness.report.templates import TeX, environment, tex, tex_path
 
 
-def tex_cell(cell: Cell) -> str:
-    text = cell.text if cell.value is not None else "--"
+def tex_cell(cell: Cell) -> TeX:
+    text = tex(cell.text) if cell.value is not None else "--"
     if cell.best:
         text = rf"\textbf{{{text}}}"
     elif cell.second:
@@ -28,12 +28,13 @@ def tex_cell(cell: Cell) -> str:
     marks = {"up": r"\blacktriangle", "down": r"\blacktriangledown"}.get(cell.marker or "", "")
     if cell.depth_limited:
         marks += r"\dagger"
-    return text + (f"$^{{{marks}}}$" if marks else "")
+    return TeX(text + (f"$^{{{marks}}}$" if marks else ""))
 
 
 def write_latex(ctx: ReportContext, out_dir: Path) -> Path:
     """Write tables/*.tex, figures/*.pdf and report.tex under ``out_dir``; returns the wrapper's path."""
     out_dir = Path(out_dir)
+    check_folder(out_dir)
     env = environment("latex")
     env.filters["cell"] = tex_cell
     table_tpl = env.get_template("table.tex.j2")
@@ -41,16 +42,16 @@ def write_latex(ctx: ReportContext, out_dir: Path) -> Path:
     for t in ctx.tables:
         dataset = next((d for d in ctx.datasets if t in d.tables), None)
         path = out_dir / "tables" / f"{t.key}.tex"
-        write_text_atomic(path, table_tpl.render(ctx=ctx, t=t, dataset=dataset))
-        tables[t.key] = path.relative_to(out_dir).as_posix()
+        write_file(path, table_tpl.render(ctx=ctx, t=t, dataset=dataset))
+        tables[t.key] = tex_path(path.relative_to(out_dir).as_posix())
     figures = pdf_figures(ctx.comparison, out_dir / "figures") if ctx.comparison is not None else {}
     wrapper = out_dir / "report.tex"
     text = env.get_template("report.tex.j2").render(
         ctx=ctx,
         tables=tables,
-        figures={k: [(p, Path(f).relative_to(out_dir).as_posix()) for p, f in v] for k, v in figures.items()},
+        figures={k: [(p, tex_path(Path(f).relative_to(out_dir).as_posix())) for p, f in v] for k, v in figures.items()},
     )
-    write_text_atomic(wrapper, text)
+    write_file(wrapper, text)
     return wrapper
 
 
@@ -82,6 +83,10 @@ def pdf_figures(comparison: Comparison, out_dir: Path) -> dict[str, list[tuple[A
             tables[name] = pd.read_parquet(cdir / f"{name}.parquet")
         return tables[name]
 
+    def stem(name: str) -> Path:
+        check_file(out_dir / f"{name}.pdf")
+        return out_dir / name
+
     out: dict[str, list[tuple[Any, Path]]] = {}
     with _pdf_only():
         for p in comparison.plots():
@@ -90,19 +95,21 @@ def pdf_figures(comparison: Comparison, out_dir: Path) -> dict[str, list[tuple[A
             if p.kind == "deltas":
                 d = table("per_query_deltas")
                 d = d[(d["dataset"] == ds) & (d["baseline"] == base) & (d["metric"] == m)]
-                stem = out_dir / f"{slug(ds)}__{slug(m)}__deltas_vs_{slug(base)}"
-                paths = plots.delta_bars(d, labels, tol, f"{suite} · {ds} · {m}: per-query Δ vs {blabel}", stem)
+                title = f"{suite} · {ds} · {m}: per-query Δ vs {blabel}"
+                paths = plots.delta_bars(d, labels, tol, title, stem(f"{slug(ds)}__{slug(m)}__deltas_vs_{slug(base)}"))
             elif p.kind == "buckets":
                 b = table("buckets")
                 b = b[(b["dataset"] == ds) & (b["baseline"] == base) & (b["metric"] == m)]
-                stem = out_dir / f"{slug(ds)}__{slug(m)}__win_rate_by_bucket_vs_{slug(base)}"
                 title = f"{suite} · {ds} · {m}: win rates vs {blabel} by query-feature bucket"
-                paths = plots.bucket_win_rates(b, labels, title, stem)
+                paths = plots.bucket_win_rates(
+                    b, labels, title, stem(f"{slug(ds)}__{slug(m)}__win_rate_by_bucket_vs_{slug(base)}")
+                )
             elif p.kind == "cost":
                 c = table("cost")
                 c = c[c["dataset"] == ds].rename(columns={m: "value"})
-                stem = out_dir / f"{slug(ds)}__{slug(m)}__cost"
-                paths = plots.cost_scatter(c, m, f"{suite} · {ds}: {m} vs query time", stem)
+                paths = plots.cost_scatter(
+                    c, m, f"{suite} · {ds}: {m} vs query time", stem(f"{slug(ds)}__{slug(m)}__cost")
+                )
             else:
                 continue
             out.setdefault(ds, []).append((p, paths[0]))

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from harness.report.context import Cell, ReportContext
-from harness.report.templates import environment
+from harness.report.templates import MD, environment, md
 
 
-def md_cell(cell: Cell) -> str:
-    text = cell.text
+def md_cell(cell: Cell) -> MD:
+    text = md(cell.text)
     if cell.best:
         text = f"**{text}**"
     elif cell.second:
         text = f"<ins>{text}</ins>"  # GitHub renders <ins> underlined (it strips <u>)
-    return text + {"up": "▲", "down": "▼"}.get(cell.marker or "", "") + ("†" if cell.depth_limited else "")
-
-
-def md_text(text: object) -> str:
-    """A table cell: pipes escaped, no line breaks."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return MD(text + {"up": "▲", "down": "▼"}.get(cell.marker or "", "") + ("†" if cell.depth_limited else ""))
 
 
 def render_markdown(ctx: ReportContext) -> str:
     env = environment("md")
-    env.filters.update(cell=md_cell, md=md_text)
+    env.filters.update(cell=md_cell)
     return env.get_template("report.md.j2").render(ctx=ctx)

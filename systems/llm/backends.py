@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from harness.errors import HarnessError
 from systems.llm.prompts import NO_WORDS, YES_WORDS
@@ -21,6 +23,28 @@ from systems.llm.prompts import NO_WORDS, YES_WORDS
 def _logsumexp(values: Sequence[float]) -> float:
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+# credentials a server may echo back in an error body (or a URL may carry): the value after one of these is hidden
+SECRET_PATTERNS = (
+    re.compile(r"(?i)(\bbearer\s+)[^\s\"',;]+"),
+    re.compile(
+        r"(?i)((?:api[_-]?key|access[_-]?token|token|secret|password|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"
+    ),
+    re.compile(r"(//)[^/@\s]+(?=@)"),  # user:password@host
+    re.compile(r"()\bsk-[A-Za-z0-9_\-]{8,}"),  # OpenAI-style keys wherever they appear
+)
+REDACTED = "[REDACTED]"
+
+
+def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
+    """``text`` with the given secret values and anything that looks like a bearer token or API key replaced."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
 
 
 class TransformersBackend:
@@ -204,13 +228,16 @@ class OpenAIBackend:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as e:
-            detail = e.read()[:200].decode("utf-8", "replace").replace("\n", " ")
-            raise HarnessError(f"LLM server {self.url} answered HTTP {e.code}: {detail}") from None
+            # redacted before it is cut: a cut must not leave the first half of a key behind
+            detail = redact(e.read(65536).decode("utf-8", "replace"), [self.api_key])
+            self._fail(f"answered HTTP {e.code}: {' '.join(detail.split())[:200]}")
         except (urllib.error.URLError, TimeoutError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise HarnessError(f"LLM server {self.url} unreachable: {reason}") from None
+            self._fail(f"unreachable: {getattr(e, 'reason', e)}")
         except json.JSONDecodeError:
-            raise HarnessError(f"LLM server {self.url} did not answer JSON") from None
+            self._fail("did not answer JSON")
+
+    def _fail(self, what: str) -> NoReturn:
+        raise HarnessError(redact(f"LLM server {self.url} {what}", [self.api_key])) from None
 
     def yes_no(self, prompts: Sequence[list[dict]], batch_size: int) -> list[tuple[float, float]]:
         out = []
