@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             if e.errno not in _STORAGE_ERRNOS:
                 raise
             _discard_partial(args.results)
-            print(f"irh: error: {_storage_message(e)}", file=sys.stderr)
+            print(f"irh: error: {_storage_message(e, args.results)}", file=sys.stderr)
             return 2
 
 
@@ -46,8 +46,8 @@ _STORAGE_ERRNOS = {errno.EROFS: "a read-only file system", errno.ENOSPC: "no spa
                    errno.EPERM: "permission denied"}  # fmt: skip
 
 
-def _storage_message(e: OSError) -> str:
-    where = f"{e.filename}: " if e.filename else ""
+def _storage_message(e: OSError, results: str) -> str:
+    where = e.filename or results  # a write through an open file names no path: the store is the likely place
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         fix = "free some space"
     elif e.errno == errno.EROFS:
@@ -55,7 +55,7 @@ def _storage_message(e: OSError) -> str:
     else:
         fix = "fix its permissions"
     return (
-        f"{where}{_STORAGE_ERRNOS[e.errno]}: {fix} (or use another --results), then run the command again; "
+        f"{where}: {_STORAGE_ERRNOS[e.errno]}: {fix} (or use another --results), then run the command again; "
         "nothing partial was stored"
     )
 

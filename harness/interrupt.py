@@ -81,7 +81,7 @@ def describe() -> str:
 def report(line: str | None = None) -> None:
     """Print ``irh: LINE`` on stderr, once per process (the main thread or the watchdog, whichever is first)."""
     if _reported.acquire(blocking=False):
-        text = f"irh: {line or describe()}\n"
+        text = f"\nirh: {line or describe()}\n"  # on a line of its own, after ^C or a worker's progress bar
         with contextlib.suppress(OSError):
             sys.stdout.flush()
         with contextlib.suppress(OSError):
