@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -15,14 +16,55 @@ DEFAULT_RESULTS = "results"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness import interrupt
+
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING, format="irh: %(message)s")
-    try:
-        return args.func(args) or 0
-    except HarnessError as e:
-        print(f"irh: error: {e}", file=sys.stderr)
-        return 2
+    with interrupt.handling():
+        try:
+            return args.func(args) or 0
+        except HarnessError as e:
+            print(f"irh: error: {e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as e:
+            interrupt.report(str(e) or None)
+            if argv is None:  # this process is the command (not a caller of main): end it now
+                interrupt.exit_now()
+            return interrupt.EXIT_CODE
+        except OSError as e:
+            if e.errno not in _STORAGE_ERRNOS:
+                raise
+            _discard_partial(args.results)
+            print(f"irh: error: {_storage_message(e, args.results)}", file=sys.stderr)
+            return 2
+
+
+# Failures of the filesystem rather than of irharness: one line saying what to do, not a traceback
+_STORAGE_ERRNOS = {errno.EROFS: "a read-only file system", errno.ENOSPC: "no space left on the device",
+                   errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+                   errno.EPERM: "permission denied"}  # fmt: skip
+
+
+def _storage_message(e: OSError, results: str) -> str:
+    where = e.filename or results  # a write through an open file names no path: the store is the likely place
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space"
+    elif e.errno == errno.EROFS:
+        fix = "remount it writable"
+    else:
+        fix = "fix its permissions"
+    return (
+        f"{where}: {_STORAGE_ERRNOS[e.errno]}: {fix} (or use another --results), then run the command again; "
+        "nothing partial was stored"
+    )
+
+
+def _discard_partial(results: str) -> None:
+    from harness.runner import discard_partial
+    from harness.store import Store
+
+    discard_partial(Store(results))
 
 
 def _parser() -> argparse.ArgumentParser:

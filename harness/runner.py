@@ -12,8 +12,12 @@ import contextlib
 import dataclasses
 import importlib.util
 import logging
+import multiprocessing
 import os
+import re
+import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 
+from harness import interrupt
 from harness.errors import HarnessError
 from harness.plan import Job, make_system, plan
 from harness.provenance import hardware, library_versions, now
@@ -85,17 +90,46 @@ def run_jobs(
     root = store.root.resolve()  # workers elsewhere need a path that does not depend on our cwd
     local = backend == "loky" and n_jobs == 1
     threads = 2 if local else 1  # with parallel jobs, each job gets one core
-    with _cluster(backend, scheduler) if not local and runnable else contextlib.nullcontext():
-        for depth in sorted(set(level.values())):
-            wave = [j for j in runnable if level[j.key] == depth]
-            if local or (backend == "loky" and len(wave) == 1):
-                outcomes += [execute(j, root, threads) for j in wave]
-            else:
-                workers = n_jobs if backend == "loky" else -1  # a cluster: all its workers
-                outcomes += Parallel(n_jobs=workers)(delayed(execute)(j, root, threads) for j in wave)
+    keys = [j.key for j in runnable]
+    with interrupt.progress(lambda: stored_line(store, keys), cleanup=lambda: discard_partial(store)):
+        try:
+            with _cluster(backend, scheduler) if not local and runnable else contextlib.nullcontext():
+                for depth in sorted(set(level.values())):
+                    wave = [j for j in runnable if level[j.key] == depth]
+                    if local or (backend == "loky" and len(wave) == 1):
+                        outcomes += [execute(j, root, threads) for j in wave]
+                    else:
+                        workers = n_jobs if backend == "loky" else -1  # a cluster: all its workers
+                        outcomes += Parallel(n_jobs=workers)(delayed(execute)(j, root, threads) for j in wave)
+        except KeyboardInterrupt:  # joblib has stopped the workers by now
+            discard_partial(store)
+            raise interrupt.Interrupted(f"interrupted: {stored_line(store, keys)}") from None
     for o in outcomes:
         log.info("%-9s %s%s", o.status, o.label, f" ({o.seconds:.1f}s)" if o.status == "computed" else "")
     return outcomes
+
+
+def stored_line(store: Store, keys: list[str]) -> str:
+    """What an interruption leaves: how many of the jobs are stored (the rest run on the next ``irh run``)."""
+    done = sum(store.has_run(k) for k in keys)
+    return f"{done} of {len(keys)} jobs stored; `irh run` resumes"
+
+
+def discard_partial(store: Store) -> None:
+    """After a failed or interrupted command: remove this process's temp files and leftovers of dead writers.
+
+    Best effort (a read-only store keeps what it has; nothing partial was written there).
+    """
+    mine = re.compile(rf"\.tmp-{os.getpid()}-[0-9a-f]{{8}}-{re.escape(HOST)}$")
+    with contextlib.suppress(OSError):
+        for tmp in store.root.glob("**/.*.tmp-*"):
+            if not mine.search(tmp.name):
+                continue
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+        store.clean_leftovers()
 
 
 @contextlib.contextmanager
@@ -143,6 +177,8 @@ def execute(job: Job, store_root, threads: int = 2) -> JobOutcome:
     """Compute one job's run unless it is stored; waits for another process computing the same key."""
     store = Store(store_root)
     worker = f"{HOST}:{os.getpid()}"
+    if multiprocessing.parent_process() is not None:
+        _quiet_worker_bars()
     if store.has_run(job.key):
         return JobOutcome(job.label, job.key, "cached", worker=worker)
     with store.lock("runs", job.key, blocking=False) as free:
@@ -153,6 +189,14 @@ def execute(job: Job, store_root, threads: int = 2) -> JobOutcome:
         if store.has_run(job.key):
             return JobOutcome(job.label, job.key, "cached", detail="computed by another process", worker=worker)
         return _compute(job, store, threads, worker)  # the other process failed: our turn
+
+
+def _quiet_worker_bars() -> None:
+    """tqdm's default lock is a multiprocessing semaphore, which a worker stopped by an interruption leaks (the
+    resource tracker then warns about it on stderr); within one worker a thread lock does the same job."""
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:

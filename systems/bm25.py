@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -9,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 from tqdm import tqdm
 
+from harness import interrupt
 from harness.datasets import DatasetRef
 from harness.hashing import digest_value
 from harness.run import Run
@@ -17,6 +20,9 @@ from harness.system import Retriever
 
 INDEX_BATCH = 10_000
 SEARCH_CHUNK = 500  # k=1000 batches hold every hit in the JVM at once: search in chunks to bound memory
+# Ctrl-C is honoured between chunks (a call into the JVM cannot be interrupted): chunks are sized to take about this
+# long; a chunk of 16 queries costs no more per query than one of 500
+CHUNK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,16 @@ class BM25(Retriever):
         queries = dataset.queries()
         qids, texts = list(queries), list(queries.values())
         scores: dict[str, dict[str, float]] = {}
-        with tqdm(total=len(qids), desc=f"bm25 search {dataset.name}", unit="q") as bar:
-            for start in range(0, len(qids), SEARCH_CHUNK):
-                chunk_ids, chunk_texts = qids[start : start + SEARCH_CHUNK], texts[start : start + SEARCH_CHUNK]
-                hits = searcher.batch_search(chunk_texts, chunk_ids, k=k, threads=self.context.threads)
-                for qid in chunk_ids:
-                    scores[qid] = {h.docid: float(h.score) for h in hits.get(qid, [])}
-                bar.update(len(chunk_ids))
-        searcher.close()
+        try:
+            with interrupt.deferred(), tqdm(total=len(qids), desc=f"bm25 search {dataset.name}", unit="q") as bar:
+                for chunk in timed_chunks(len(qids), CHUNK_SECONDS, SEARCH_CHUNK):
+                    interrupt.check()
+                    hits = searcher.batch_search(texts[chunk], qids[chunk], k=k, threads=self.context.threads)
+                    for qid in qids[chunk]:
+                        scores[qid] = {h.docid: float(h.score) for h in hits.get(qid, [])}
+                    bar.update(len(qids[chunk]))
+        finally:
+            searcher.close()
         return Run(scores)
 
     def _analyzer(self):
@@ -107,3 +115,16 @@ class BM25(Retriever):
         if batch:
             writer.add_batch_dict(batch)
         writer.close()
+
+
+def timed_chunks(n: int, seconds: float, largest: int, first: int = 8) -> Iterator[slice]:
+    """Consecutive slices of ``range(n)``, each sized from the time the caller took for the previous one so that a
+    slice takes about ``seconds`` (at most ``largest`` items; growing at most twofold per slice)."""
+    start, size = 0, first
+    while start < n:
+        stop = min(start + size, n)
+        began = time.perf_counter()
+        yield slice(start, stop)
+        elapsed = time.perf_counter() - began
+        done, start = stop - start, stop
+        size = max(1, min(largest, 2 * done, int(done * seconds / max(elapsed, 1e-6))))
