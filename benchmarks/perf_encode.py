@@ -1,5 +1,6 @@
-"""Docs/s of our dense encoder (systems.dense.DenseEncoder) vs sentence-transformers on the same model, texts and
-batch size, side by side in one process; also checks that the embeddings agree.
+"""Docs/s of our dense encoder (systems.dense.DenseEncoder; torch fp32, and ONNX Runtime int8 with ``--int8``) vs
+sentence-transformers on the same model, texts and batch size, side by side in one process; also checks that the
+embeddings agree (int8: how far they move).
 
 Workload: the first ``--n-docs`` documents of ``--dataset`` (BEIR SciFact: title + abstract, mostly truncated at the
 model's 256 tokens). Both sides include tokenisation and run on the same torch threads; rounds alternate the order
@@ -86,6 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per side (alternating order)")
     parser.add_argument("--out", type=Path, default=Path("results/perf/encode.json"))
+    parser.add_argument("--int8", action="store_true", help="also time the ONNX Runtime int8 engine")
+    parser.add_argument("--artifacts", type=Path, default=Path("results/artifacts"), help="ONNX graph home")
     args = parser.parse_args(argv)
 
     import torch
@@ -104,14 +107,20 @@ def main(argv: list[str] | None = None) -> dict:
     def encode_theirs(batch: list[str]) -> np.ndarray:
         return theirs.encode(batch, batch_size=args.batch_size, convert_to_numpy=True, show_progress_bar=False)
 
+    sides = [("ours", encode_ours), ("sentence_transformers", encode_theirs)]
+    if args.int8:
+        config = DenseConfig(model=args.model, batch_size=args.batch_size, engine="onnx", precision="int8")
+        int8 = DenseEncoder(ref, config, artifacts_dir=args.artifacts)
+        sides.append(("ours_int8", lambda batch: int8.encode(batch, desc="ours int8")))
     warm = texts[: args.batch_size]
-    encode_ours(warm), encode_theirs(warm)  # first-call costs (allocator, kernels) out of the timings
+    for _, fn in sides:
+        fn(warm)  # first-call costs (allocator, kernels) out of the timings
     load_before = os.getloadavg()
-    seconds: dict[str, list[float]] = {"ours": [], "sentence_transformers": []}
-    cpu_seconds: dict[str, list[float]] = {"ours": [], "sentence_transformers": []}
+    seconds: dict[str, list[float]] = {name: [] for name, _ in sides}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name, _ in sides}
     vectors: dict[str, np.ndarray] = {}
     for r in range(args.rounds):
-        order = [("ours", encode_ours), ("sentence_transformers", encode_theirs)]
+        order = sides
         for name, fn in order if r % 2 == 0 else order[::-1]:
             s, c, v = timed(fn, texts)
             seconds[name].append(s)
@@ -154,6 +163,20 @@ def main(argv: list[str] | None = None) -> dict:
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "platform": platform.platform(),
     }
+    if args.int8:
+        c = vectors["ours_int8"]
+        int8_cosine = np.sum(c * b, axis=1) / (np.linalg.norm(c, axis=1) * np.linalg.norm(b, axis=1))
+        report |= {
+            "int8_engine": "onnxruntime dynamic int8 (per-channel weights), harness/engines.py",
+            "int8_docs_per_second": round(len(texts) / median["ours_int8"], 2),
+            "int8_speedup_vs_sentence_transformers": round(median["sentence_transformers"] / median["ours_int8"], 3),
+            "int8_speedup_vs_ours_fp32": round(median["ours"] / median["ours_int8"], 3),
+            "int8_seconds_runs": [round(s, 2) for s in seconds["ours_int8"]],
+            "int8_cpu_seconds_runs": [round(s, 2) for s in cpu_seconds["ours_int8"]],
+            "int8_cosine_to_fp32_min": float(int8_cosine.min()),
+            "int8_cosine_to_fp32_mean": float(int8_cosine.mean()),
+            "onnxruntime": version("onnxruntime"),
+        }
     write_section(args.out, "encode", report)
     print(
         f"ours {report['ours_docs_per_second']} docs/s  sentence-transformers "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import string
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.datasets import DatasetRef
+from harness.encoder_pass import PassSpec, corpus_outputs, punctuation_ids
 from harness.encoding import ArrayCache, select_device, select_dtype, sorted_batches
 from harness.errors import HarnessError
 from harness.hashing import digest_file
@@ -57,7 +57,7 @@ class ColBERTEncoderConfig:
     nq: PositiveInt | None = None  # query tokens incl. [MASK] padding; None: the checkpoint's query_maxlen, else 32
     doc_maxlen: PositiveInt | None = None  # None: artifact.metadata doc_maxlen, else max_seq_length, else 256
     query_augmentation: bool = True  # pad queries with [MASK] to nq (ColBERT); False: only the query's own tokens
-    batch_size: PositiveInt = 32
+    batch_size: PositiveInt = 64  # = dense: a plain encoder shares its corpus pass (harness.encoder_pass)
     device: str = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
@@ -237,12 +237,16 @@ class ColBERTEncoder:
 
     def _skiplist(self) -> list[int]:
         """Token ids of single punctuation characters (ColBERT's skiplist for document tokens)."""
-        ids = set()
-        for symbol in string.punctuation:
-            encoded = self.tokenizer.encode(symbol, add_special_tokens=False)
-            if encoded:
-                ids.add(int(encoded[0]))
-        return sorted(ids)
+        return punctuation_ids(self.tokenizer)
+
+    def shared_pass(self) -> PassSpec | None:
+        """The corpus pass whose token vectors are exactly this encoder's document vectors, or None: a plain encoder
+        (no [D] marker, no projection, punctuation skipped) feeds the transformer the same token ids as dense does
+        with the same max length, so both read one pass; markers or a projection make the inputs or outputs differ."""
+        s = self.settings
+        if s.doc_marker is not None or self.linear is not None or not s.mask_punctuation:
+            return None
+        return PassSpec(model=self.ref.digest, max_length=self.doc_maxlen, dtype=str(self.dtype))
 
     def describe(self) -> dict[str, Any]:
         """Everything that determines the document token vectors (goes into cache keys and run metadata)."""
@@ -393,7 +397,14 @@ class _ColBERTBase:
         return ArrayCache(self.context.artifacts_dir / "colbert")
 
     def token_cache_parts(self, dataset: DatasetRef) -> dict[str, Any]:
+        spec = self.encoder.shared_pass()
+        if spec is not None:
+            return spec.key_parts(dataset.digest("docs"))
         return {"what": "colbert-tokens", "docs": dataset.digest("docs"), **self.encoder.describe()}
+
+    def _hidden(self, batch: dict) -> Any:
+        out = self.encoder.model(**{name: t.to(self.encoder.device) for name, t in batch.items()})
+        return out.last_hidden_state
 
     def token_embeddings(self, dataset: DatasetRef) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(vectors (T, dim) float16, lengths (n,), doc ids (n,)) of the whole corpus, cached on disk."""
@@ -409,7 +420,22 @@ class _ColBERTBase:
             log.info("colbert: encoded %d docs into %d token vectors in %.0fs", len(ids), len(vectors), seconds)
             return {"vectors": vectors, "lengths": lengths, "doc_ids": np.array(ids)}, {"seconds": seconds}
 
-        parts = self.token_cache_parts(dataset)  # loads the encoder, which the queries need too: not corpus work
+        spec = self.encoder.shared_pass()  # loads the encoder, which the queries need too: not corpus work
+        if spec is not None:
+            cache = ArrayCache(self.context.artifacts_dir / "encodings")
+            with self.corpus_work():
+                arrays, meta, computed = corpus_outputs(
+                    cache, spec, dataset, self.encoder.tokenizer, self._hidden, self.config.batch_size, "colbert encode"
+                )
+            self.run_metadata.update(
+                {
+                    "token_encoding_seconds": meta.get("seconds"),
+                    "encoder_pass": meta["key"],
+                    "token_encodings": "computed" if computed else "cached",
+                }
+            )
+            return arrays["tokens"], arrays["lengths"], arrays["doc_ids"]
+        parts = self.token_cache_parts(dataset)
         with self.corpus_work():
             arrays, meta = self.cache().get_or_compute(parts, compute)
         self.run_metadata["token_encoding_seconds"] = meta.get("seconds")

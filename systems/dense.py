@@ -5,7 +5,8 @@ normalisation (a ``Normalize`` module in ``modules.json``), ``max_seq_length`` a
 (``sentence_bert_config.json``) and the similarity (``config_sentence_transformers.json``). A plain transformers
 checkpoint gets what sentence-transformers would give it: mean pooling, no normalisation, cosine similarity.
 
-Corpus vectors are cached (fp16, memory-mapped) per (model digest, corpus digest, every setting that changes them):
+Corpus vectors are pooled from the corpus's encoder pass (``harness.encoder_pass``), cached per model digest, corpus
+digest and every setting that changes the transformer's output, and shared with ``colbert`` on the same model:
 re-running a suite, or another system with the same document side, encodes only the queries.
 """
 
@@ -23,7 +24,9 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.datasets import DatasetRef
+from harness.encoder_pass import PassSpec, corpus_outputs
 from harness.encoding import ArrayCache, encode_texts, select_device, select_dtype
+from harness.engines import Engine, Precision, check_engine, has_torch_weights, load_onnx, shipped_onnx
 from harness.errors import HarnessError
 from harness.models import ModelRef, resolve_model
 from harness.run import Run
@@ -31,7 +34,6 @@ from harness.system import PositiveInt, Retriever
 
 log = logging.getLogger("irh")
 
-ENCODING_VERSION = 1  # bump when the document vectors' computation changes, to invalidate cached encodings
 DOC_BLOCK_ROWS = 16_384  # documents scored per block: bounds the (queries × block) score matrix
 QUERY_CHUNK_ROWS = 1_024
 FP16_MAX = 65_504.0
@@ -50,6 +52,8 @@ class DenseConfig:
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: fp32 on CPU
     device: str = "auto"
     search: Literal["torch", "faiss"] = "torch"  # exact inner-product search either way; faiss must be installed
+    engine: Engine = "torch"  # onnx: ONNX Runtime on CPU (harness.engines)
+    precision: Precision = "fp32"  # int8: dynamic int8 quantisation (engine onnx), or a shipped int8 ONNX graph
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -86,7 +90,12 @@ class Dense(Retriever):
 
         torch.set_num_threads(max(self.context.threads, 1))
         # the runner may hand this stage an accelerator slot (cuda:N) to use instead of the config's "auto"
-        encoder = DenseEncoder(self.model, self.config, device=getattr(self, "assigned_device", None))
+        encoder = DenseEncoder(
+            self.model,
+            self.config,
+            device=getattr(self, "assigned_device", None),
+            artifacts_dir=self.context.artifacts_dir,
+        )
         start = time.perf_counter()
         with self.corpus_work():
             doc_ids, doc_vectors, doc_meta, computed = self.doc_encodings(dataset, encoder)
@@ -127,38 +136,30 @@ class Dense(Retriever):
         return run
 
     def doc_cache_parts(self, dataset: DatasetRef, encoder: DenseEncoder) -> dict[str, Any]:
-        """Everything the stored document vectors depend on (not batch size, device or search)."""
-        return {
-            "what": "dense-docs",
-            "version": ENCODING_VERSION,
-            "model": self.model.digest,
-            "docs": dataset.digest("docs"),
-            **encoder.doc_settings(),
-        }
+        """The key parts of the corpus pass the document vectors are pooled from (not batch size, device or search)."""
+        return encoder.pass_spec().key_parts(dataset.digest("docs"))
 
     def doc_encodings(self, dataset: DatasetRef, encoder: DenseEncoder) -> tuple[np.ndarray, np.ndarray, dict, bool]:
-        """(doc ids, vectors, cache metadata, computed now?); vectors are memory-mapped fp16 from the cache."""
-        computed = False
-
-        def compute() -> tuple[dict[str, np.ndarray], dict]:
-            nonlocal computed
-            computed = True
-            start = time.perf_counter()
-            pairs = list(dataset.docs_iter())
-            texts = [text for _, text in pairs]
-            vectors = encoder.encode(texts, self.config.doc_prefix, desc=f"dense encode {dataset.name}", unit="doc")
-            seconds = time.perf_counter() - start
-            # fp16 halves the cache; vectors outside its range (unnormalised models) are kept in fp32 instead
-            stored = vectors.astype(np.float16) if np.abs(vectors).max(initial=0.0) < FP16_MAX else vectors
-            ids = np.array([doc_id for doc_id, _ in pairs], dtype=str)
-            return {"ids": ids, "vectors": stored}, {"model": self.config.model, "seconds": seconds}
+        """(doc ids, vectors, cache metadata, computed now?): pooled from the corpus's encoder pass
+        (harness.encoder_pass, shared with colbert on the same model), normalised as configured, fp16 if in range."""
+        import torch
 
         cache = ArrayCache(self.context.artifacts_dir / "encodings")
-        parts = self.doc_cache_parts(dataset, encoder)
-        arrays, meta = cache.get_or_compute(parts, compute)
-        key = cache.key(parts)
-        log.info("dense %s: document vectors %s (%s)", dataset.name, "computed" if computed else "cached", key[:12])
-        return arrays["ids"], arrays["vectors"], {**meta, "key": key}, computed
+        arrays, meta, computed = corpus_outputs(
+            cache,
+            encoder.pass_spec(),
+            dataset,
+            encoder.tokenizer,
+            encoder.hidden,
+            self.config.batch_size,
+            desc=f"dense encode {dataset.name}",
+        )
+        pooled = torch.from_numpy(np.array(arrays[encoder.pooling]))
+        vectors = (torch.nn.functional.normalize(pooled, p=2, dim=1) if encoder.normalize else pooled).numpy()
+        # fp16 halves the memory; vectors outside its range (unnormalised models) are kept in fp32 instead
+        stored = vectors.astype(np.float16) if np.abs(vectors).max(initial=0.0) < FP16_MAX else vectors
+        log.info("dense %s: encoder pass %s (%s)", dataset.name, "computed" if computed else "cached", meta["key"][:12])
+        return arrays["doc_ids"], stored, meta, computed
 
 
 # ---------------------------------------------------------------- the model's sentence-transformers configuration
@@ -246,7 +247,10 @@ def _read_json(path: Path, ref: ModelRef) -> Any:
 class DenseEncoder:
     """Texts → one vector each: transformer, then mean or CLS pooling, then (optionally) L2 normalisation."""
 
-    def __init__(self, ref: ModelRef, config: DenseConfig, device: str | None = None):
+    def __init__(
+        self, ref: ModelRef, config: DenseConfig, device: str | None = None, artifacts_dir: Path | None = None
+    ):
+        check_engine(config.engine, config.precision, config.dtype)
         self.ref = ref
         self.config = config
         st = read_st_config(ref)
@@ -266,18 +270,43 @@ class DenseEncoder:
             raise HarnessError(f"model {ref.source!r}: similarity {similarity!r} is not supported (cosine, dot)")
         self.similarity = similarity
         self.lowercase = st.lowercase
-        self.device = select_device(device or config.device)
+        self.device = select_device(device or config.device) if config.engine == "torch" else "cpu"
         self.dtype = select_dtype(config.dtype, self.device)
-        self.tokenizer, self.model = load_encoder(ref, st.transformer_dir, self.device, self.dtype)
+        self.tokenizer, self.model = self._load(st.transformer_dir, artifacts_dir)
         self.max_length = config.max_length or st.max_seq_length or _model_max_length(self.tokenizer, self.model)
         positions = getattr(self.model.config, "max_position_embeddings", None)
         if config.max_length and positions and config.max_length > positions:
             raise HarnessError(f"max_length {config.max_length} exceeds the model's {positions} positions")
         self.texts_encoded = 0  # texts through the transformer, for reports and tests
 
+    def _load(self, transformer_dir: Path, artifacts_dir: Path | None) -> tuple[Any, Any]:
+        """(tokenizer, model): the torch checkpoint, or an ONNX Runtime session (config.engine)."""
+        import torch
+
+        def load_torch() -> tuple[Any, Any]:
+            return load_encoder(self.ref, transformer_dir, self.device, self.dtype)
+
+        if self.config.engine == "torch":
+            if not has_torch_weights(transformer_dir) and shipped_onnx(transformer_dir) is not None:
+                raise HarnessError(f"model {self.ref.source!r} ships only an ONNX graph: set engine = 'onnx'")
+            return load_torch()
+        if artifacts_dir is None:
+            raise HarnessError("engine 'onnx' needs an artifacts directory for the exported graph")
+        return load_onnx(
+            self.ref,
+            transformer_dir,
+            self.config.precision,
+            "last_hidden_state",
+            torch.get_num_threads(),
+            artifacts_dir,
+            load_torch,
+        )
+
     def doc_settings(self) -> dict[str, Any]:
         """Settings that change document vectors (the cache key's part besides model and corpus)."""
         return {
+            "engine": self.config.engine,
+            "precision": self.config.precision,
             "pooling": self.pooling,
             "normalize": self.normalize,
             "doc_prefix": self.config.doc_prefix,
@@ -311,11 +340,27 @@ class DenseEncoder:
             unit=unit,
         )
 
+    def pass_spec(self) -> PassSpec:
+        """The corpus pass this encoder's document vectors are pooled from."""
+        return PassSpec(
+            model=self.ref.digest,
+            max_length=self.max_length,
+            dtype=str(self.dtype),
+            engine=self.config.engine,
+            precision=self.config.precision,
+            prefix=self.config.doc_prefix,
+            lowercase=self.lowercase,
+        )
+
+    def hidden(self, batch: dict) -> Any:
+        """The transformer's last hidden state of a padded batch (moved to the device here)."""
+        self.texts_encoded += len(batch["input_ids"])
+        return self.model(**{name: t.to(self.device) for name, t in batch.items()}).last_hidden_state
+
     def forward(self, batch: dict) -> Any:
         import torch
 
-        self.texts_encoded += len(batch["input_ids"])
-        hidden = self.model(**batch).last_hidden_state
+        hidden = self.hidden(batch)
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:

@@ -274,6 +274,7 @@ def test_second_retrieve_reuses_cached_encodings_and_index(scifact_colbert, monk
     dataset, context, _, run = scifact_colbert
     again = ColBERT(ColBERTConfig(model=MINILM, doc_maxlen=DOC_MAXLEN), context)
     monkeypatch.setattr(ColBERTEncoder, "encode_docs", lambda *a, **k: pytest.fail("corpus encoded again"))
+    monkeypatch.setattr("harness.encoder_pass.run_pass", lambda *a, **k: pytest.fail("corpus encoded again"))
     monkeypatch.setattr("systems.colbert_index.build", lambda *a, **k: pytest.fail("index built again"))
     assert again.retrieve(dataset, k=10).scores == run.scores
 

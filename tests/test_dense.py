@@ -232,15 +232,17 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
     assert metas["tiny"]["max_depth"] == 100
     assert [p.name for p in (store.artifacts_dir / "encodings").iterdir()] == [metas["tiny"]["doc_encodings_key"]]
 
-    # cached vectors are memory-mapped fp16 and equal the reference embedding of the same documents
+    # cached pass outputs are memory-mapped and pool to the reference embedding of the same documents
+    # (the corpus pass: mean/CLS pooled fp32 before normalisation, fp16 token vectors; harness.encoder_pass)
     arrays, meta = ArrayCache(store.artifacts_dir / "encodings").get(metas["tiny"]["doc_encodings_key"])
-    assert isinstance(arrays["vectors"], np.memmap) and arrays["vectors"].dtype == np.float16
-    assert arrays["vectors"].shape == (n_docs, 32) and meta["key_parts"]["docs"] == ds.digest("docs")
-    ids = arrays["ids"].tolist()
+    assert isinstance(arrays["mean"], np.memmap) and arrays["tokens"].dtype == np.float16
+    assert arrays["mean"].shape == (n_docs, 32) and meta["key_parts"]["docs"] == ds.digest("docs")
+    ids = arrays["doc_ids"].tolist()
     sample = [ids[0], ids[1234], ids[-1]]
     texts = ds.doc_texts(sample)
     want = reference_embeddings(model, [texts[i] for i in sample], "mean", True, 32)
-    np.testing.assert_allclose(arrays["vectors"][[0, 1234, n_docs - 1]], want, atol=2e-3)
+    got = np.asarray(arrays["mean"][[0, 1234, n_docs - 1]])
+    np.testing.assert_allclose(got / np.linalg.norm(got, axis=1, keepdims=True), want, atol=2e-3)
 
     # the whole suite again: every stage cached, no forward pass at all
     rows.clear()
@@ -253,9 +255,10 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
     key = Dense(base, Context(tmp_path)).doc_cache_parts
     ref = resolve_model(str(model))
     parts = key(ds, DenseEncoder(ref, base))
-    for change in ({"pooling": "cls"}, {"normalize": False}, {"doc_prefix": "passage: "}, {"max_length": 16}):
+    # (the cache holds the corpus's encoder pass; pooling and normalisation are applied to it when read)
+    for change in ({"doc_prefix": "passage: "}, {"max_length": 16}):
         assert key(ds, DenseEncoder(ref, DenseConfig(model=str(model), **change))) != parts, change
-    for change in ({"batch_size": 3}, {"query_prefix": "q: "}, {"similarity": "dot"}):
+    for change in ({"batch_size": 3}, {"query_prefix": "q: "}, {"similarity": "dot"}, {"pooling": "cls"}):
         assert key(ds, DenseEncoder(ref, DenseConfig(model=str(model), **change))) == parts, change
 
 
@@ -308,13 +311,15 @@ def test_minilm_on_a_scifact_subset_equals_reference_and_ranks_relevant_docs_fir
     path = resolve_model(MINILM).path
     sample = [d for d, _ in subset.docs_iter()][:4]
     want = reference_embeddings(path, [texts[d] for d in sample], "mean", True, 256)
-    got = np.asarray(arrays["vectors"][:4], dtype=np.float32)
+    got = np.array(arrays["mean"][:4], dtype=np.float32)
+    got /= np.linalg.norm(got, axis=1, keepdims=True)
     assert (np.sum(got * want, axis=1) > 0.9999).all()
 
     # the ranking is the brute-force cosine ranking of those vectors
     qvec = reference_embeddings(path, [queries[q] for q in chosen], "mean", True, 256)
-    dvec = np.asarray(arrays["vectors"], dtype=np.float32)
-    doc_ids = arrays["ids"].tolist()
+    dvec = np.array(arrays["mean"], dtype=np.float32)
+    dvec /= np.linalg.norm(dvec, axis=1, keepdims=True)
+    doc_ids = arrays["doc_ids"].tolist()
     for qi, qid in enumerate(chosen):
         brute = np.argsort(-(dvec @ qvec[qi]))[:10]
         ranked = [d for d, _ in run.ranked(qid)]
