@@ -107,16 +107,7 @@ def _exit() -> None:
 
 
 def _end_now() -> None:
-    """From the watchdog (the main thread is stuck): report, remove our temp files, end."""
-    report()
-    for _, cleanup in reversed(list(_progress)):
-        if cleanup is not None:
-            with contextlib.suppress(Exception):
-                cleanup()
-    _exit()
-
-
-def _end_now() -> None:
+    """From the watchdog (the main thread is stuck) or a second Ctrl-C: report, remove our temp files, end."""
     report()
     for _, cleanup in reversed(list(_progress)):
         if cleanup is not None:
