@@ -12,11 +12,11 @@ import statistics
 import time
 from pathlib import Path
 
-from harness.datasets import DatasetRef
-from harness.evaluate import EvalScope, evaluate_per_query
-from harness.java import prepare_jvm
-from harness.provenance import hardware, library_versions, now
-from harness.run import Run
+from harness.core.evaluate import EvalScope, evaluate_per_query
+from harness.core.java import prepare_jvm
+from harness.core.provenance import hardware, library_versions, now
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.store import Store
 from harness.system import Context
 from systems.bm25 import BM25, BM25Config

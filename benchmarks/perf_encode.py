@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from harness.datasets import DatasetRef
-from harness.models import resolve_model
+from harness.data.datasets import DatasetRef
+from harness.models.resolve import resolve_model
 from systems.dense import DenseConfig, DenseEncoder
 
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
         c = vectors["ours_int8"]
         int8_cosine = np.sum(c * b, axis=1) / (np.linalg.norm(c, axis=1) * np.linalg.norm(b, axis=1))
         report |= {
-            "int8_engine": "onnxruntime dynamic int8 (per-channel weights), harness/engines.py",
+            "int8_engine": "onnxruntime dynamic int8 (per-channel weights), harness/models/engines.py",
             "int8_docs_per_second": round(len(texts) / median["ours_int8"], 2),
             "int8_speedup_vs_sentence_transformers": round(median["sentence_transformers"] / median["ours_int8"], 3),
             "int8_speedup_vs_ours_fp32": round(median["ours"] / median["ours_int8"], 3),

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from harness.datasets import DatasetRef
-from harness.evaluate import EvalScope, aggregate, evaluate_per_query
-from harness.run import Run
+from harness.core.evaluate import EvalScope, aggregate, evaluate_per_query
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.system import Context
 from systems.colbert import ColBERT, ColBERTConfig, candidate_maxsim, maxsim_many
 

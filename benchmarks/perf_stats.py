@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from harness.stats import randomization_test_many
+from harness.analysis.stats import randomization_test_many
 
 
 def synthetic_scores(n_systems: int, n_queries: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

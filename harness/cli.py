@@ -10,13 +10,13 @@ import os
 import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 DEFAULT_RESULTS = "results"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness import interrupt
+    from harness.core import interrupt
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -61,8 +61,8 @@ def _storage_message(e: OSError, results: str) -> str:
 
 
 def _discard_partial(results: str) -> None:
-    from harness.runner import discard_partial
     from harness.store import Store
+    from harness.suite.runner import discard_partial
 
     discard_partial(Store(results))
 
@@ -195,15 +195,15 @@ def _store(args):
 
 
 def _suite(args, check_datasets: bool = True):
-    from harness.suite import load_suite
+    from harness.suite.config import load_suite
 
     store = _store(args)
     return load_suite(args.suite, check_datasets=check_datasets, digest_dir=str(store.digests_dir)), store
 
 
 def cmd_run(args) -> int:
-    from harness.runner import run_suite
-    from harness.tables import format_results
+    from harness.report.terminal import format_results
+    from harness.suite.runner import run_suite
 
     suite, store = _suite(args)
     _, results = run_suite(suite, store, args.only, args.jobs, backend=args.backend, scheduler=args.scheduler)
@@ -212,9 +212,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from harness.plan import plan
-    from harness.results import evaluate_jobs
-    from harness.tables import format_results
+    from harness.report.terminal import format_results
+    from harness.suite.plan import plan
+    from harness.suite.results import evaluate_jobs
 
     suite, store = _suite(args)
     print(format_results(suite, evaluate_jobs(suite, plan(suite, store, args.only), store)))
@@ -222,9 +222,9 @@ def cmd_eval(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from harness.plan import plan
-    from harness.results import evaluate_jobs
-    from harness.tables import format_results
+    from harness.report.terminal import format_results
+    from harness.suite.plan import plan
+    from harness.suite.results import evaluate_jobs
 
     suite, store = _suite(args)
     results = evaluate_jobs(suite, plan(suite, store), store)
@@ -236,9 +236,9 @@ def cmd_show(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from harness.compare import compare_suite, dumps, format_comparison, save_comparison
-    from harness.plan import plan
-    from harness.results import evaluate_jobs
+    from harness.analysis.compare import compare_suite, dumps, format_comparison, save_comparison
+    from harness.suite.plan import plan
+    from harness.suite.results import evaluate_jobs
 
     suite, store = _suite(args)
     results = evaluate_jobs(suite, plan(suite, store), store)
@@ -330,8 +330,8 @@ def _baselines_dir(args) -> Path:
 
 
 def cmd_baseline_save(args) -> int:
-    from harness.regression import as_patterns, baseline_path, make_baseline, save_baseline, select
-    from harness.runner import run_suite
+    from harness.suite.regression import as_patterns, baseline_path, make_baseline, save_baseline, select
+    from harness.suite.runner import run_suite
 
     suite, store = _suite(args)
     if bool(args.not_covered) != bool(args.reason):
@@ -359,7 +359,8 @@ def cmd_baseline_save(args) -> int:
 
 
 def cmd_regress(args) -> int:
-    from harness.regression import (
+    from harness.store import write_text_atomic
+    from harness.suite.regression import (
         as_patterns,
         baseline_path,
         check_suite_digest,
@@ -372,8 +373,7 @@ def cmd_regress(args) -> int:
         passed,
         select,
     )
-    from harness.runner import run_suite
-    from harness.store import write_text_atomic
+    from harness.suite.runner import run_suite
 
     suite, store = _suite(args)
     path = baseline_path(_baselines_dir(args), suite)
@@ -399,7 +399,7 @@ def cmd_regress(args) -> int:
 
 
 def cmd_suites_list(args) -> int:
-    from harness.catalogue import list_suites
+    from harness.suite.catalogue import list_suites
 
     for suite in list_suites(Path(args.folder)):
         print(f"{suite.path}  {suite.name}: {len(suite.datasets)} datasets, {len(suite.systems)} systems, "
@@ -408,7 +408,7 @@ def cmd_suites_list(args) -> int:
 
 
 def cmd_suites_check(args) -> int:
-    from harness.catalogue import check_suite
+    from harness.suite.catalogue import check_suite
 
     suite, store = _suite(args)
     print(check_suite(suite, store))
@@ -416,7 +416,7 @@ def cmd_suites_check(args) -> int:
 
 
 def cmd_data_prepare(args) -> int:
-    from harness.offline_data import prepare
+    from harness.data.offline import prepare
 
     placed = prepare(Path(args.dir), Path(args.source))
     print(f"also placed: {', '.join(placed)}" if placed else "nothing extra placed")

@@ -24,10 +24,10 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import core_schema
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.hashing import digest_file, digest_value
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_file, digest_value
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 
 T = TypeVar("T")
 

@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 from tqdm import tqdm
 
-from harness import interrupt
-from harness.datasets import DatasetRef
-from harness.hashing import digest_value
-from harness.run import Run
+from harness.core import interrupt
+from harness.core.hashing import digest_value
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
 from harness.system import Retriever
 
@@ -38,7 +38,7 @@ class BM25(Retriever):
     Config = BM25Config
 
     def retrieve(self, dataset: DatasetRef, k: int) -> Run:
-        from harness.java import prepare_jvm
+        from harness.core.java import prepare_jvm
 
         prepare_jvm()
         from pyserini.search.lucene import LuceneSearcher

@@ -29,13 +29,13 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
-from harness.datasets import DatasetRef
-from harness.encoder_pass import PassSpec, corpus_outputs, punctuation_ids
-from harness.encoding import ArrayCache, select_device, select_dtype, sorted_batches
-from harness.errors import HarnessError
-from harness.hashing import digest_file
-from harness.models import ModelRef, resolve_model
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_file
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
+from harness.models.encoder_pass import PassSpec, corpus_outputs, punctuation_ids
+from harness.models.encoding import ArrayCache, select_device, select_dtype, sorted_batches
+from harness.models.resolve import ModelRef, resolve_model
 from harness.system import NonNegativeInt, PositiveInt, Reranker, Retriever
 from systems import colbert_index
 from systems.colbert_index import CompressedIndex, IndexSettings, maxsim, maxsim_many
@@ -57,7 +57,7 @@ class ColBERTEncoderConfig:
     nq: PositiveInt | None = None  # query tokens incl. [MASK] padding; None: the checkpoint's query_maxlen, else 32
     doc_maxlen: PositiveInt | None = None  # None: artifact.metadata doc_maxlen, else max_seq_length, else 256
     query_augmentation: bool = True  # pad queries with [MASK] to nq (ColBERT); False: only the query's own tokens
-    batch_size: PositiveInt = 64  # = dense: a plain encoder shares its corpus pass (harness.encoder_pass)
+    batch_size: PositiveInt = 64  # = dense: a plain encoder shares its corpus pass (harness.models.encoder_pass)
     device: str = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 INDEX_VERSION = 1
 HELDOUT = 1 << 16  # tokens whose residuals give the bucket quantiles

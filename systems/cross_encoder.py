@@ -23,10 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.hashing import digest_value
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_value
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.store import write_json
 from harness.system import PositiveInt, Reranker
 
@@ -76,7 +76,7 @@ class ScoreCache:
 
 def model_unavailable(source: str) -> str | None:
     """Why a model cannot be had (the stage is then skipped with this reason), or None."""
-    from harness.models import resolve_model
+    from harness.models.resolve import resolve_model
 
     try:
         resolve_model(source)
@@ -193,13 +193,13 @@ class CrossEncoder(Reranker):
         return model_unavailable(self.config.model)
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        from harness.models import resolve_model
+        from harness.models.resolve import resolve_model
 
         return {"model": resolve_model(self.config.model).digest}
 
     # ---------------------------------------------------------------- model
     def load(self) -> None:
-        from harness.encoding import load_transformers
+        from harness.models.encoding import load_transformers
 
         if getattr(self, "model", None) is not None:
             return
@@ -216,7 +216,7 @@ class CrossEncoder(Reranker):
         """Relevance of each (query, doc) pair, no cache: length-sorted batches, document-only truncation."""
         import torch
 
-        from harness.encoding import sorted_batches
+        from harness.models.encoding import sorted_batches
 
         self.load()
         out = np.empty(len(queries), dtype=np.float32)

@@ -5,8 +5,8 @@ normalisation (a ``Normalize`` module in ``modules.json``), ``max_seq_length`` a
 (``sentence_bert_config.json``) and the similarity (``config_sentence_transformers.json``). A plain transformers
 checkpoint gets what sentence-transformers would give it: mean pooling, no normalisation, cosine similarity.
 
-Corpus vectors are pooled from the corpus's encoder pass (``harness.encoder_pass``), cached per model digest, corpus
-digest and every setting that changes the transformer's output, and shared with ``colbert`` on the same model:
+Corpus vectors are pooled from the corpus's encoder pass (``harness.models.encoder_pass``), cached per model digest,
+corpus digest and every setting that changes the transformer's output, and shared with ``colbert`` on the same model:
 re-running a suite, or another system with the same document side, encodes only the queries.
 """
 
@@ -23,13 +23,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.datasets import DatasetRef
-from harness.encoder_pass import PassSpec, corpus_outputs
-from harness.encoding import ArrayCache, encode_texts, select_device, select_dtype
-from harness.engines import Engine, Precision, check_engine, has_torch_weights, load_onnx, shipped_onnx
-from harness.errors import HarnessError
-from harness.models import ModelRef, resolve_model
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
+from harness.models.encoder_pass import PassSpec, corpus_outputs
+from harness.models.encoding import ArrayCache, encode_texts, select_device, select_dtype
+from harness.models.engines import Engine, Precision, check_engine, has_torch_weights, load_onnx, shipped_onnx
+from harness.models.resolve import ModelRef, resolve_model
 from harness.system import PositiveInt, Retriever
 
 log = logging.getLogger("irh")
@@ -52,7 +52,7 @@ class DenseConfig:
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: fp32 on CPU
     device: str = "auto"
     search: Literal["torch", "faiss"] = "torch"  # exact inner-product search either way; faiss must be installed
-    engine: Engine = "torch"  # onnx: ONNX Runtime on CPU (harness.engines)
+    engine: Engine = "torch"  # onnx: ONNX Runtime on CPU (harness.models.engines)
     precision: Precision = "fp32"  # int8: dynamic int8 quantisation (engine onnx), or a shipped int8 ONNX graph
 
     def __post_init__(self) -> None:
@@ -141,7 +141,8 @@ class Dense(Retriever):
 
     def doc_encodings(self, dataset: DatasetRef, encoder: DenseEncoder) -> tuple[np.ndarray, np.ndarray, dict, bool]:
         """(doc ids, vectors, cache metadata, computed now?): pooled from the corpus's encoder pass
-        (harness.encoder_pass, shared with colbert on the same model), normalised as configured, fp16 if in range."""
+        (harness.models.encoder_pass, shared with colbert on the same model), normalised as configured, fp16 if in
+        range."""
         import torch
 
         cache = ArrayCache(self.context.artifacts_dir / "encodings")

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.system import Fusion, NonNegativeInt
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.hashing import digest_file
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_file
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.system import FilePath, Retriever
 
 

@@ -27,9 +27,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from harness.datasets import DatasetRef
-from harness.hashing import digest_file
-from harness.run import Run
+from harness.core.hashing import digest_file
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.system import PositiveInt, Reranker
 from systems.cross_encoder import ScoreCache, candidate_pairs, model_unavailable, run_from_pairs, score_candidates
 
@@ -79,8 +79,8 @@ class _LLMReranker(Reranker):
         return None if self.config.backend == "openai" else model_unavailable(self.config.model)
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        from harness.hashing import digest_value
-        from harness.models import resolve_model
+        from harness.core.hashing import digest_value
+        from harness.models.resolve import resolve_model
         from systems.llm import prompts
 
         helpers = Path(__file__).parent / "llm"

@@ -10,9 +10,9 @@ from typing import Literal
 
 import numpy as np
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.system import PositiveInt, Reranker
 from systems.cross_encoder import model_unavailable, run_from_pairs, score_candidates
 
@@ -39,12 +39,12 @@ class MonoT5(Reranker):
         return model_unavailable(self.config.model)
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        from harness.models import resolve_model
+        from harness.models.resolve import resolve_model
 
         return {"model": resolve_model(self.config.model).digest, "template": PREFIX + "{doc}" + SUFFIX}
 
     def load(self) -> None:
-        from harness.encoding import load_transformers
+        from harness.models.encoding import load_transformers
 
         if getattr(self, "model", None) is not None:
             return

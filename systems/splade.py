@@ -18,12 +18,12 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
-from harness.datasets import DatasetRef
-from harness.encoding import ArrayCache, select_device, select_dtype, sorted_batches
-from harness.errors import HarnessError
-from harness.hashing import digest_file
-from harness.models import ModelRef, resolve_model
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_file
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
+from harness.models.encoding import ArrayCache, select_device, select_dtype, sorted_batches
+from harness.models.resolve import ModelRef, resolve_model
 from harness.system import PositiveInt, Retriever
 from systems import splade_index
 from systems.splade_index import SparseVectors

@@ -121,7 +121,7 @@ def brute_force(queries: SparseVectors, docs: SparseVectors, k: int) -> dict[str
 def lucene_key(doc_cache_parts: dict, scale: int) -> str:
     from importlib.metadata import version
 
-    from harness.hashing import digest_value
+    from harness.core.hashing import digest_value
     from harness.store import STORE_FORMAT
 
     return digest_value({**doc_cache_parts, "quantize": scale, "pyserini": version("pyserini"), "store": STORE_FORMAT})
@@ -134,7 +134,7 @@ def lucene_index(docs: SparseVectors, root: Path, key: str, threads: int) -> Pat
     final = root / key
     if artefact_ready(final, "SPLADE impact index"):
         return final
-    from harness.java import prepare_jvm
+    from harness.core.java import prepare_jvm
 
     prepare_jvm()
     from pyserini.pyclass import autoclass
@@ -151,7 +151,7 @@ def lucene_index(docs: SparseVectors, root: Path, key: str, threads: int) -> Pat
         autoclass("io.anserini.index.IndexCollection").main(args)
         shutil.rmtree(source)
         if not (tmp / "index").exists():
-            from harness.errors import HarnessError
+            from harness.core.errors import HarnessError
 
             raise HarnessError(f"Anserini did not build the impact index in {tmp}")
         publish_artefact(tmp / "index", final)
@@ -189,8 +189,8 @@ def java_queries(queries: SparseVectors, rows: range) -> tuple[object, object]:
 
 
 def search_lucene(index: Path, queries: SparseVectors, k: int, threads: int) -> dict[str, dict[str, float]]:
-    from harness.java import prepare_jvm
-    from harness.run import Run
+    from harness.core.java import prepare_jvm
+    from harness.core.run import Run
 
     prepare_jvm()
     from pyserini.pyclass import autoclass

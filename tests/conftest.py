@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.offline_data import prepare
+from harness.data.offline import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("IRH_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()

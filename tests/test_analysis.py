@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import analysis, plots
+from harness.analysis import plots
+from harness.analysis import wins as analysis
 
 QUERIES = {
     "q1": "What causes pain in the right pelvis?",  # content terms: causes, pain, right, pelvis
@@ -121,7 +122,7 @@ def test_win_tie_loss_buckets_and_worst_queries() -> None:
 
 
 def test_bm25_scores_from_an_index_equal_lucene_search_scores(tmp_path: Path) -> None:
-    from harness.java import prepare_jvm
+    from harness.core.java import prepare_jvm
 
     prepare_jvm()
     from pyserini.analysis import get_lucene_analyzer

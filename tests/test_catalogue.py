@@ -7,15 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.aggregate import OVERALL, aggregate
-from harness.availability import expected_count, probe
-from harness.catalogue import check_suite
-from harness.evaluate import EvalScope, evaluate_per_query
-from harness.plan import plan
-from harness.results import Results
-from harness.run import Run
+from harness.analysis.aggregate import OVERALL, aggregate
+from harness.core.evaluate import EvalScope, evaluate_per_query
+from harness.core.run import Run
+from harness.data.availability import expected_count, probe
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.catalogue import check_suite
+from harness.suite.config import load_suite
+from harness.suite.plan import plan
+from harness.suite.results import Results
 from tests.conftest import SUITES
 
 

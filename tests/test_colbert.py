@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.hashing import digest_rows
-from harness.models import resolve_model
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_rows
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
+from harness.models.resolve import resolve_model
 from harness.system import Context
 from systems.colbert import (
     ColBERT,
@@ -274,7 +274,7 @@ def test_second_retrieve_reuses_cached_encodings_and_index(scifact_colbert, monk
     dataset, context, _, run = scifact_colbert
     again = ColBERT(ColBERTConfig(model=MINILM, doc_maxlen=DOC_MAXLEN), context)
     monkeypatch.setattr(ColBERTEncoder, "encode_docs", lambda *a, **k: pytest.fail("corpus encoded again"))
-    monkeypatch.setattr("harness.encoder_pass.run_pass", lambda *a, **k: pytest.fail("corpus encoded again"))
+    monkeypatch.setattr("harness.models.encoder_pass.run_pass", lambda *a, **k: pytest.fail("corpus encoded again"))
     monkeypatch.setattr("systems.colbert_index.build", lambda *a, **k: pytest.fail("index built again"))
     assert again.retrieve(dataset, k=10).scores == run.scores
 

@@ -14,12 +14,12 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 import harness.system
-from harness import plots
+from harness.analysis import plots
+from harness.analysis.compare import _cost, compare_suite, format_comparison, save_comparison
 from harness.cli import main
-from harness.compare import _cost, compare_suite, format_comparison, save_comparison
-from harness.results import Results
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.results import Results
 from harness.system import System
 from tests.conftest import SUITES, write_suite
 
@@ -196,7 +196,7 @@ def test_corpus_work_accumulates_and_counts_nested_blocks_once(monkeypatch) -> N
 
 
 def test_unknown_baseline_or_metric_is_a_one_line_error(tmp_path) -> None:
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     suite, results = _fixture(tmp_path, "t-test", "holm")
     with pytest.raises(HarnessError, match="baseline 'nope' is not a system"):

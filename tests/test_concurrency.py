@@ -15,11 +15,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.plan import plan
-from harness.run import Run
-from harness.runner import DeviceSlots, device_slot, execute, run_suite, wants_device
+from harness.core.run import Run
 from harness.store import HOST, Store, file_lock, pid_alive
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.plan import plan
+from harness.suite.runner import DeviceSlots, device_slot, execute, run_suite, wants_device
 from tests.conftest import SHARED_DATA
 
 RUNS = SHARED_DATA / "msmarco-passage" / "runs-rankllm"

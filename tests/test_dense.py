@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.datasets import DatasetRef
-from harness.encoding import ArrayCache
-from harness.errors import HarnessError
-from harness.models import resolve_model
-from harness.runner import run_suite
+from harness.core.errors import HarnessError
+from harness.data.datasets import DatasetRef
+from harness.models.encoding import ArrayCache
+from harness.models.resolve import resolve_model
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.runner import run_suite
 from harness.system import Context, build_config
 from systems import dense
 from systems.dense import Dense, DenseConfig, DenseEncoder, exact_search
@@ -233,7 +233,7 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
     assert [p.name for p in (store.artifacts_dir / "encodings").iterdir()] == [metas["tiny"]["doc_encodings_key"]]
 
     # cached pass outputs are memory-mapped and pool to the reference embedding of the same documents
-    # (the corpus pass: mean/CLS pooled fp32 before normalisation, fp16 token vectors; harness.encoder_pass)
+    # (the corpus pass: mean/CLS pooled fp32 before normalisation, fp16 token vectors; harness.models.encoder_pass)
     arrays, meta = ArrayCache(store.artifacts_dir / "encodings").get(metas["tiny"]["doc_encodings_key"])
     assert isinstance(arrays["mean"], np.memmap) and arrays["tokens"].dtype == np.float16
     assert arrays["mean"].shape == (n_docs, 32) and meta["key_parts"]["docs"] == ds.digest("docs")
@@ -283,7 +283,7 @@ class SciFactSubset(DatasetRef):
         return True
 
     def digest(self, part: str) -> str:
-        from harness.hashing import digest_rows
+        from harness.core.hashing import digest_rows
 
         return digest_rows(self._d if part == "docs" else self._q.items())
 

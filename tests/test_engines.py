@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.hashing import digest_rows
-from harness.models import resolve_model
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_rows
+from harness.data.datasets import DatasetRef
+from harness.models.resolve import resolve_model
 from harness.system import Context
 from systems.colbert import ColBERT, ColBERTConfig, ColBERTEncoder, ColBERTEncoderConfig
 from systems.dense import Dense, DenseConfig, DenseEncoder

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import pytrec_eval
 
-from harness.datasets import DatasetRef
-from harness.evaluate import EvalScope, aggregate, evaluate_per_query
-from harness.metrics import is_depth_limited, parse_metric
-from harness.run import Run
+from harness.core.evaluate import EvalScope, aggregate, evaluate_per_query
+from harness.core.measures import is_depth_limited, parse_metric
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from tests.conftest import SHARED_DATA
 
 RUNS = SHARED_DATA / "msmarco-passage" / "runs-rankllm"

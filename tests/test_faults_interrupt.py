@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import java
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core import java
+from harness.core.errors import HarnessError
 from harness.store import Store
 from tests.conftest import snapshot
 
@@ -157,8 +157,8 @@ def test_ctrl_c_ends_parallel_jobs_and_their_workers(irds_home: Path, tmp_path: 
 
 BLOCKED_IN_JAVA = """
 import sys
-from harness import interrupt
-from harness.java import prepare_jvm
+from harness.core import interrupt
+from harness.core.java import prepare_jvm
 prepare_jvm()
 from jnius import autoclass
 Thread = autoclass("java.lang.Thread")

@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
-from harness.regression import verdict
+from harness.core.errors import HarnessError
+from harness.core.run import Run
 from harness.report import build_context, render_html, render_markdown, write_latex, write_report
-from harness.results import Results
-from harness.run import Run
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.regression import verdict
+from harness.suite.results import Results
 from systems.llm.backends import OpenAIBackend
 from tests.conftest import snapshot
 from tests.test_report_tables import compile_latex

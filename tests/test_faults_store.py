@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.encoding import ArrayCache
+from harness.models.encoding import ArrayCache
 from harness.store import MANIFEST, Damaged, Store, check_manifest, write_manifest
 
 pytestmark = pytest.mark.slow
@@ -180,10 +180,10 @@ def test_verify_finds_every_damage_and_repair_then_run_restores_the_numbers(
 
 
 def test_damaged_comparison_is_recomputed_from_checked_evaluations(copy) -> None:
-    from harness.plan import plan
     from harness.report.context import load_comparison
-    from harness.results import evaluate_jobs
-    from harness.suite import load_suite
+    from harness.suite.config import load_suite
+    from harness.suite.plan import plan
+    from harness.suite.results import evaluate_jobs
 
     store_dir, suite_path, _ = copy
     assert _irh(store_dir, "-q", "compare", str(suite_path)) == 0  # with plots: what a report uses as stored
@@ -245,7 +245,7 @@ def test_array_cache_refuses_damaged_arrays(tmp_path: Path, fault: str) -> None:
 
 
 def test_trained_model_is_checked_against_its_model_card(tmp_path: Path) -> None:
-    from harness.models import model_digest
+    from harness.models.resolve import model_digest
     from harness.store import check_trained_model
 
     folder = tmp_path / "models" / "tiny"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.run import Run
-from harness.runner import run_suite
+from harness.core.errors import HarnessError
+from harness.core.run import Run
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.runner import run_suite
 from systems.fusion import rrf, score_fusion
 
 A = Run({"q1": {"d1": 3.0, "d2": 2.0, "d3": 1.0}, "q2": {"x": 5.0}})

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.runner import run_suite
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.runner import run_suite
 from tests.conftest import SHARED_DATA, SUITES
 
 RUNS = SHARED_DATA / "msmarco-passage" / "runs-rankllm"

@@ -11,10 +11,10 @@ from typing import ClassVar
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.runner import run_suite
+from harness.core.errors import HarnessError
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.runner import run_suite
 from systems.llm.prompts import pointwise_messages
 
 LISTWISE_ANSWERS = ["[2] > [1] > [3]", "[3] > [3] > [9]", "no idea"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.models import resolve_model
+from harness.core.errors import HarnessError
+from harness.models.resolve import resolve_model
 
 
 def _make_parts(root: Path, name: str, chunks: list[bytes], meta_sums: str | None = None) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.datasets import DatasetRef
-from harness.run import Run
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.system import Context
 from systems.llm.permutation import parse_permutation
 from systems.llm_rerank import ListwiseConfig, LLMListwise, window_spans

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import run_suite
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.runner import run_suite
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.slow  # real data and a real (small) LLM, converted from GGUF on first use

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.regression import compare, make_baseline, passed, save_baseline, verdict
-from harness.results import Results
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.regression import compare, make_baseline, passed, save_baseline, verdict
+from harness.suite.results import Results
 from tests.conftest import ROOT, SUITES
 
 BASELINES = ROOT / "results" / "baselines"

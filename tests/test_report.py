@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.plan import plan
-from harness.results import evaluate_jobs
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.plan import plan
+from harness.suite.results import evaluate_jobs
 from tests.conftest import SUITES, write_suite
 from tests.test_report_tables import _tool, compile_latex, pdf_pages
 

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.compare import compare_suite, save_comparison
+from harness.analysis.compare import compare_suite, save_comparison
 from harness.report import build_context, build_table, render_html, render_markdown, write_latex
 from harness.report.context import _stale_reason, load_comparison
 from harness.report.latex import tex_cell
 from harness.report.markdown import md_cell
-from harness.results import Results
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.results import Results
 from tests.conftest import write_suite
 
 METRICS = ["A", "B", "C"]

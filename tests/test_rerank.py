@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.datasets import DatasetRef
-from harness.runner import run_suite
+from harness.data.datasets import DatasetRef
 from harness.store import Store
-from harness.suite import load_suite
+from harness.suite.config import load_suite
+from harness.suite.runner import run_suite
 from harness.system import Context
 from systems.cross_encoder import CrossEncoder, CrossEncoderConfig
 from systems.monot5 import MonoT5, MonoT5Config
@@ -28,7 +28,7 @@ DOCS = [
 def _tokenizer():
     from transformers import AutoTokenizer
 
-    from harness.models import resolve_model
+    from harness.models.resolve import resolve_model
 
     return AutoTokenizer.from_pretrained(str(resolve_model(MINILM).path))
 
@@ -105,7 +105,7 @@ def test_cross_encoder_batched_sorted_scores_equal_each_pair_alone(tiny_bert, tm
 
 
 def test_cross_encoder_truncates_only_the_document(tiny_bert, tmp_path: Path) -> None:
-    from harness.encoding import sorted_batches
+    from harness.models.encoding import sorted_batches
 
     tok = _tokenizer()
     query = QUERIES[2]  # long query, long document: only the document may lose tokens
@@ -126,7 +126,7 @@ def test_cross_encoder_two_class_heads(tiny_bert, tmp_path: Path, mode: str) -> 
 
 
 def _candidates(dataset: DatasetRef):
-    from harness.run import Run
+    from harness.core.run import Run
 
     return Run({"1": {str(d): float(10 - d) for d in range(1, 6)}, "2": {str(d): 1.0 for d in range(10, 14)}})
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.run import Run
 
 
 def test_round_trip_is_byte_stable(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.hashing import digest_rows
-from harness.models import resolve_model
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_rows
+from harness.data.datasets import DatasetRef
+from harness.models.resolve import resolve_model
 from harness.system import Context, build_config
 from systems import splade_index
 from systems.splade import Splade, SpladeConfig, SpladeEncoder

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from harness.stats import (
+from harness.analysis.stats import (
     COLUMNS,
     bootstrap_ci,
     cohens_dz,

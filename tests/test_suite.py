@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.suite import load_suite
+from harness.core.errors import HarnessError
+from harness.suite.config import load_suite
 from tests.conftest import SUITES
 
 GOOD = """

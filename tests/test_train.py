@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from harness.cli import main
-from harness.errors import HarnessError
-from harness.hashing import digest_rows
-from harness.models import model_digest, resolve_model
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_rows
+from harness.models.resolve import model_digest, resolve_model
 from harness.store import Store
 from harness.system import Context
 from harness.train import data as train_data

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.train.config import load_train_config
 from harness.train.losses import group_loss, info_nce, kl_distillation, margin_mse, pointwise_bce
 from tests.conftest import SUITES

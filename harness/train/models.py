@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness.errors import HarnessError
-from harness.models import ModelRef
+from harness.core.errors import HarnessError
+from harness.models.resolve import ModelRef
 
 
 @contextlib.contextmanager

@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from harness.datasets import DatasetRef, default_excludes_self_matches
-from harness.errors import HarnessError
-from harness.models import model_digest, resolve_model
-from harness.provenance import hardware, library_versions, now
+from harness.core.errors import HarnessError
+from harness.core.provenance import hardware, library_versions, now
+from harness.data.datasets import DatasetRef, default_excludes_self_matches
+from harness.models.resolve import model_digest, resolve_model
 from harness.store import Store, check_trained_model, temp_path, write_json, write_text_atomic
-from harness.suite import SystemSpec
+from harness.suite.config import SystemSpec
 from harness.system import build_config, system_class
 from harness.train.config import TrainConfig
 from harness.train.data import GroupSampler, TrainingData, make_suite, prepare
@@ -181,7 +181,7 @@ def _loop(
 ) -> tuple[int, list[list[float]]]:
     """Run optimizer steps from the checkpoint (or 0) to the end (or ``max_steps`` more); save the final model when
     done. Returns (step reached, loss history [[step, loss, lr, seconds], ...])."""
-    from harness.encoding import select_device
+    from harness.models.encoding import select_device
 
     t, m = config.train, config.model
     torch.set_num_threads(t.threads)
@@ -296,8 +296,8 @@ def _tsv(history: list[list[float]]) -> str:
 def evaluate_model(config: TrainConfig, store: Store, model_dir: Path) -> dict[str, Any]:
     """The trained model as a system on the eval dataset (reranking eval.first_stage, or retrieving for colbert),
     through the harness: runs are cached store entries; returns mean metrics of every system in the eval suite."""
-    from harness.metrics import parse_metric
-    from harness.runner import run_suite
+    from harness.core.measures import parse_metric
+    from harness.suite.runner import run_suite
 
     ev = config.eval
     assert ev is not None

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from systems.llm.prompts import NO_WORDS, YES_WORDS
 
 
@@ -53,8 +53,8 @@ class TransformersBackend:
     def __init__(self, source: str, artifacts_dir: Path, device: str, dtype: str, threads: int):
         import torch
 
-        from harness.encoding import select_device, select_dtype
-        from harness.models import resolve_model
+        from harness.models.encoding import select_device, select_dtype
+        from harness.models.resolve import resolve_model
         from systems.llm.loading import load_causal_lm
 
         torch.set_num_threads(threads)
@@ -140,7 +140,7 @@ class LlamaCppBackend:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError:
             raise HarnessError("backend = 'llama-cpp' needs: pip install 'irharness[llama-cpp]'") from None
-        from harness.models import resolve_model
+        from harness.models.resolve import resolve_model
         from systems.llm.loading import gguf_file
 
         self.ref = resolve_model(source)

@@ -11,8 +11,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.models import ModelRef
+from harness.core.errors import HarnessError
+from harness.models.resolve import ModelRef
 
 log = logging.getLogger("irh")
 

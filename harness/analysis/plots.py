@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from harness.analysis import FEATURES, NOT_AVAILABLE, outcome
+from harness.analysis.wins import FEATURES, NOT_AVAILABLE, outcome
 
 WIN, TIE, LOSS = "#2a9d4b", "#9a9a9a", "#c8453a"
 FORMATS = ("png", "svg")
@@ -73,7 +73,8 @@ def delta_bars(
 
 def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str, stem: Path) -> list[Path]:
     """Columns = features; top row the systems' win rate per quantile bucket, bottom row the baseline's (the share
-    of queries the baseline still wins). ``buckets``: one dataset, baseline, metric (harness.analysis.bucket_table)."""
+    of queries the baseline still wins). ``buckets``: one dataset, baseline, metric
+    (harness.analysis.wins.bucket_table)."""
     features = [f for f in FEATURES if f in set(buckets["feature"])]
     systems = [s for s in labels if s in set(buckets["system"])]  # suite order
     fig = Figure(figsize=(3.6 * max(len(features), 1), 5.6), layout="constrained")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from harness.datasets import DatasetRef
-from harness.hashing import digest_value
+from harness.core.hashing import digest_value
+from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, Store
-from harness.suite import Suite, SystemSpec
+from harness.suite.config import Suite, SystemSpec
 from harness.system import Context, System, system_class
 
 

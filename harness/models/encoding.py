@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.hashing import digest_value
+from harness.core.hashing import digest_value
 from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
 
 
@@ -41,7 +41,7 @@ def load_transformers(source: str, auto_class: str, device: str, dtype: str, thr
     import torch
     import transformers
 
-    from harness.models import resolve_model
+    from harness.models.resolve import resolve_model
 
     torch.set_num_threads(threads)
     ref = resolve_model(source)

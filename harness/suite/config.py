@@ -35,10 +35,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from harness.datasets import DatasetRef, check_dataset_id, default_excludes_self_matches
-from harness.errors import HarnessError
-from harness.hashing import digest_value
-from harness.metrics import parse_metric
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_value
+from harness.core.measures import parse_metric
+from harness.data.datasets import DatasetRef, check_dataset_id, default_excludes_self_matches
 from harness.system import NonNegativeFloat, PositiveInt, build_config, system_class, validated
 
 TESTS = ("t-test", "wilcoxon", "randomization")

@@ -1,4 +1,4 @@
-"""Per-query evaluation of a run against a dataset's qrels (trec_eval numbers; see harness.metrics)."""
+"""Per-query evaluation of a run against a dataset's qrels (trec_eval numbers; see harness.core.measures)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import ir_measures
 import pandas as pd
 
-from harness.metrics import MetricRoute, routes
-from harness.run import Run
+from harness.core.measures import MetricRoute, routes
+from harness.core.run import Run
 
 
 @dataclass(frozen=True)

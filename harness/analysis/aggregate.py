@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.results import Results
-from harness.suite import Suite
+from harness.suite.config import Suite
+from harness.suite.results import Results
 
 OVERALL = "*"  # key of the mean over every unit in Aggregate.depth_limited
 

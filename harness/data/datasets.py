@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
-from harness.availability import Availability, expected_count, probe
-from harness.errors import HarnessError
-from harness.hashing import digest_rows
-from harness.irds_extra import register as register_extra_datasets
-from harness.run import Run
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_rows
+from harness.core.run import Run
+from harness.data.availability import Availability, expected_count, probe
+from harness.data.irds_extra import register as register_extra_datasets
 from harness.store import write_json
 
 # BEIR's evaluation drops a retrieved document whose id equals the query id (EvaluateRetrieval's

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.errors import HarnessError
-from harness.hashing import digest_value
-from harness.models import ModelRef
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_value
+from harness.models.resolve import ModelRef
 from harness.store import temp_path
 
 Engine = Literal["torch", "onnx"]

@@ -1,6 +1,6 @@
 """Lay out an ir_datasets home from a folder of local files (here: ../shared/data), so the real ir_datasets code
 loads the collections with no network. The shared folder's own script does the bulk; this adds what it leaves out:
-BEIR test topics/qrels for the datasets registered in harness.irds_extra, and the TREC Robust04 topics."""
+BEIR test topics/qrels for the datasets registered in harness.data.irds_extra, and the TREC Robust04 topics."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.irds_extra import EXTRA
+from harness.core.errors import HarnessError
+from harness.data.irds_extra import EXTRA
 
 
 def prepare(home: Path, source: Path) -> list[str]:

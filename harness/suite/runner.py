@@ -25,13 +25,13 @@ from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 
-from harness import interrupt
-from harness.errors import HarnessError
-from harness.plan import Job, make_system, plan
-from harness.provenance import hardware, library_versions, now
-from harness.results import Results, evaluate_jobs
+from harness.core import interrupt
+from harness.core.errors import HarnessError
+from harness.core.provenance import hardware, library_versions, now
 from harness.store import HOST, Store, file_lock
-from harness.suite import Suite
+from harness.suite.config import Suite
+from harness.suite.plan import Job, make_system, plan
+from harness.suite.results import Results, evaluate_jobs
 from harness.system import System
 
 log = logging.getLogger("irh")

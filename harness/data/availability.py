@@ -88,7 +88,7 @@ def probe(irds_id: str, part: str) -> Availability:
     """Open one part of a dataset (reading a single record) with downloads intercepted."""
     import ir_datasets
 
-    from harness.irds_extra import register
+    from harness.data.irds_extra import register
 
     register()
     ds = ir_datasets.load(irds_id)
@@ -111,7 +111,7 @@ def _metadata() -> dict:
 
 def expected_count(irds_id: str, part: str) -> int | None:
     """The record count ir_datasets publishes for a dataset part (following its references to parent datasets)."""
-    from harness.irds_extra import expected_counts
+    from harness.data.irds_extra import expected_counts
 
     if part in expected_counts(irds_id):
         return expected_counts(irds_id)[part]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from harness.encoding import ArrayCache, sorted_batches
+from harness.models.encoding import ArrayCache, sorted_batches
 
 log = logging.getLogger("irh")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import ir_measures
 from ir_measures.measures.base import Measure
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 def parse_metric(name: str) -> Measure:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.hashing import digest_file, digest_value
+from harness.core.errors import HarnessError
+from harness.core.hashing import digest_file, digest_value
 
 # Files that are documentation, not model: they do not change what a model computes.
 _NOT_MODEL = {"README.md", ".gitattributes", "LICENSE", "LICENSE.txt", "model_card.md"}
