@@ -62,9 +62,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.6")
+    session.install("ruff>=0.6", "import-linter==2.17")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # the layers contract in pyproject.toml (issue 21), then module size and private names across packages
+    session.run("lint-imports", env={"PYTHONPATH": "."})
+    session.run("python", "tests/check_layout.py")
 
 
 # llama.cpp compiles for the build machine (-march=native). Some VMs advertise AMX in cpuid but fault on its
