@@ -38,7 +38,8 @@ def offenders(root: Path) -> list[str]:
                     continue
                 for alias in node.names:
                     if alias.name.startswith("_") and not alias.name.startswith("__"):
-                        found.append(f"{path.relative_to(root)}:{node.lineno}: imports private {node.module}.{alias.name}")
+                        where = f"{path.relative_to(root)}:{node.lineno}"
+                        found.append(f"{where}: imports private {node.module}.{alias.name}")
     return found
 
 
