@@ -52,7 +52,9 @@ SHIFT = {"base": 0.0, "one": 0.12, "two": -0.01}
 
 
 def _fixture(tmp_path: Path, test: str, correction: str):
-    suite = load_suite(write_suite(tmp_path / "s.toml", SUITE.format(test=test, correction=correction)))
+    suite = load_suite(
+        write_suite(tmp_path / "s.toml", SUITE.format(test=test, correction=correction)), check_datasets=False
+    )
     rng = np.random.default_rng(7)
     rows, info = [], {}
     for ds, n in (("a", 30), ("b", 45)):
@@ -133,6 +135,9 @@ def test_stored_tables_json_and_plots(tmp_path) -> None:
         )
     stored = json.loads((tmp_path / "out" / "compare.json").read_text())
     assert stored["settings"]["correction"] == "holm" and len(stored["comparisons"]) == 8
+    assert stored["settings"]["test"] == "ttest" and not {"suite_test", "test_name", "correction_name"} & set(
+        stored["settings"]
+    )  # each stored once, as the enum's value; names for display come from the enum
     assert stored == json.loads(json.dumps(summary, default=str))
     kinds = {(p["kind"], p["dataset"]) for p in stored["plots"]}
     assert kinds == {(k, d) for k in ("deltas", "cost") for d in ("a", "b")}  # no features: no bucket plot
@@ -189,7 +194,7 @@ paths = { a = "x" }
 def test_cost_is_query_time_of_the_pipeline(tmp_path) -> None:
     """Corpus-side seconds of every stage are taken out of the pipeline's wall time; a stage stored without them
     makes the row's query time unknown (None) while its raw wall time is kept."""
-    suite = load_suite(write_suite(tmp_path / "s.toml", COST_SUITE))
+    suite = load_suite(write_suite(tmp_path / "s.toml", COST_SUITE), check_datasets=False)
     info = {
         ("a", "bm25"): {"wall_seconds": 12.0, "index_seconds": 10.0},
         ("a", "rerank"): {"wall_seconds": 5.0, "index_seconds": 1.0},
