@@ -4,33 +4,18 @@ digests; library versions and hardware seen across the runs; the git commit the 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
+from harness.core.git import git_state
 from harness.store import Store
 from harness.suite.config import Suite
 from harness.suite.results import Results
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def git_state(root: Path = ROOT) -> dict[str, Any]:
-    """Commit of the checkout the report is made from, and whether tracked files differ from it."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=20
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=20,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as e:
-        return {"commit": None, "dirty": None, "error": f"not a git checkout or git unavailable ({e})"}
-    return {"commit": commit, "dirty": bool(status.strip())}
 
 
 def provenance(suite: Suite, store: Store, results: Results, started: datetime) -> dict[str, Any]:
@@ -84,7 +69,7 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
     for r in runs:
         configs.setdefault(r["label"], r["config"])
     return {
-        "git": git_state(),
+        "git": git_state(ROOT),  # the checkout the report is made from
         "report_versions": now,
         "runs": runs,
         "configs": configs,
