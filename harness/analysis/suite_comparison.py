@@ -124,7 +124,7 @@ def compare_suite(
             worst_tables.append(wins.worst_queries(d, f, sig.tie_tolerance, worst_n).assign(dataset=ds))
     present_bases = [b for b in baselines if b in set(pq["system"])]
     cmp = compare(
-        pq, present_bases or baselines[:1], sig.test, sig.correction, sig.alpha, measures=all_metrics,
+        pq, present_bases, sig.test, sig.correction, sig.alpha, measures=all_metrics,
         tie_tolerance=sig.tie_tolerance, n_permutations=sig.n_permutations,
     ) if present_bases else None  # fmt: skip
     comparisons = cmp.to_frame() if cmp is not None else pd.DataFrame()
@@ -136,12 +136,10 @@ def compare_suite(
     if not means.empty:
         means["label"] = means["system"].map(labels)
         means["depth_limited"] = _depth_limited(results, means, "metric")
+    no_comparison = {"test": sig.test.value, "correction": sig.correction.value, "alpha": sig.alpha, "n_comparisons": 0}
     settings = {
-        **(cmp.settings if cmp is not None else {"test": sig.test.value, "correction": sig.correction.value}),
-        "alpha": sig.alpha,
+        **(cmp.settings if cmp is not None else no_comparison | {"tie_tolerance": sig.tie_tolerance}),
         "n_permutations": sig.n_permutations,
-        "tie_tolerance": sig.tie_tolerance,
-        "n_comparisons": len(comparisons),
         "correction_family": "all comparisons of the suite (datasets × metrics × baselines × systems)",
         "n_buckets": n_buckets,
         "bucketing": "quantile buckets of the feature over the dataset's judged queries; tied values stay together, "
