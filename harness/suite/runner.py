@@ -32,7 +32,7 @@ from harness.store import HOST, Store, file_lock
 from harness.suite.config import Suite
 from harness.suite.plan import Job, make_system, plan
 from harness.suite.results import Results, evaluate_jobs
-from harness.system import System
+from harness.system import system_class
 
 log = logging.getLogger("irh")
 
@@ -204,20 +204,13 @@ def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:
     if store.has_run(job.key):
         return JobOutcome(job.label, job.key, "cached", worker=worker)
     spec, dataset = job.spec, job.dataset
-    system = make_system(spec, store, threads)
-    with device_slot(system, store) as device:
-        if device is not None:
-            system.assigned_device = device
-        system.index_seconds = 0.0  # corpus-side share of this stage's wall time (System.corpus_work)
+    inputs = [store.load_run(k) for k in job.upstream]
+    with device_slot(system_class(spec.kind).wants_device(spec.config), store, spec.name) as device:
+        system = make_system(spec, store, threads, device)
         start = time.perf_counter()
-        if spec.role == "retriever":
-            run = system.retrieve(dataset, spec.k)
-        elif spec.role == "reranker":
-            candidates = store.load_run(job.upstream[0]).top(spec.depth)
-            run = system.rerank(dataset, candidates, spec.depth)
-        else:
-            run = system.fuse(dataset, [store.load_run(k) for k in job.upstream]).top(spec.k)
+        result = system.stage(dataset, inputs, spec.k, spec.depth)
         seconds = time.perf_counter() - start
+    run = result.run
     try:
         run.validate(dataset.queries().keys(), source=f"system {spec.name!r} on {dataset.name}")
     except HarnessError as e:
@@ -238,29 +231,20 @@ def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:
             "n_pairs": run.n_pairs(),
             "max_depth": run.depth(),
             "wall_seconds": seconds,
-            "index_seconds": round(system.index_seconds, 3),
+            "index_seconds": round(system.index_seconds, 3),  # corpus-side share of the wall time (corpus_work)
             "created": now(),
             "worker": worker,
             **({"device": device} if device else {}),
             "versions": library_versions(),
             "hardware": hardware(),
-            **getattr(system, "run_metadata", {}),
+            **result.metadata,
         },
-        files=getattr(system, "run_files", None),
+        files=result.files,
     )
     return JobOutcome(job.label, job.key, "computed", seconds, worker=worker)
 
 
 # ---------------------------------------------------------------- accelerators: one stage per device
-def wants_device(system: System) -> bool:
-    """Whether a stage is accelerator-bound: ``device_bound`` if the system says, else a config ``device`` not cpu."""
-    explicit = getattr(system, "device_bound", None)
-    if explicit is not None:
-        return bool(explicit)
-    device = getattr(system.config, "device", None)
-    return isinstance(device, str) and not device.startswith("cpu")
-
-
 def visible_devices() -> list[str]:
     """Accelerators of this host: $IRH_DEVICES (comma-separated, e.g. "cuda:0,cuda:1") or torch's CUDA devices."""
     env = os.environ.get("IRH_DEVICES")
@@ -302,13 +286,13 @@ class DeviceSlots:
 
 
 @contextlib.contextmanager
-def device_slot(system: System, store: Store) -> Iterator[str | None]:
-    """The device this stage may use, held for its duration; None when it needs none or the host has none."""
-    devices = visible_devices() if wants_device(system) else []
+def device_slot(wanted: bool, store: Store, name: str) -> Iterator[str | None]:
+    """The device a stage may use, held for its duration; None when it wants none or the host has none."""
+    devices = visible_devices() if wanted else []
     if not devices:
         yield None
         return
     slots = DeviceSlots(store.root / "locks" / "devices", devices)
     with slots.acquire() as device:
-        log.info("%s: using %s", type(system).__name__, device)
+        log.info("%s: using %s", name, device)
         yield device
