@@ -18,7 +18,7 @@ from harness.store import Store
 from harness.suite.config import load_suite
 from harness.suite.runner import run_suite
 from harness.system import Context, build_config
-from systems import dense
+from systems import dense_encoder
 from systems.dense import Dense, DenseConfig, exact_search
 from systems.dense_encoder import DenseEncoder
 
@@ -200,7 +200,7 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
     document side, none on a cache hit (counted by a forward hook on the torch model itself)."""
     model = with_st_config(tiny_bert, tmp_path / "model", {"pooling_mode": "mean"}, True, max_seq_length=32)
     rows: list[int] = []
-    real_load = dense.load_encoder
+    real_load = dense_encoder.load_encoder
 
     def counting_load(*args, **kwargs):
         tokenizer, torch_model = real_load(*args, **kwargs)
@@ -209,7 +209,7 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
         )
         return tokenizer, torch_model
 
-    monkeypatch.setattr(dense, "load_encoder", counting_load)
+    monkeypatch.setattr(dense_encoder, "load_encoder", counting_load)
     suite_path = tmp_path / "s.toml"
     suite_path.write_text(SUITE.format(model=model))
     store = Store(tmp_path / "results")

@@ -29,7 +29,7 @@ from harness.core import interrupt
 from harness.core.errors import HarnessError
 from harness.core.provenance import hardware, library_versions, now
 from harness.store import HOST, Store, file_lock
-from harness.suite.config import Suite
+from harness.suite.config import Pipeline
 from harness.suite.plan import Job, make_system, plan
 from harness.suite.results import Results, evaluate_jobs
 from harness.system import system_class
@@ -50,19 +50,38 @@ class JobOutcome:
 
 
 def run_suite(
-    suite: Suite,
+    suite: Pipeline,
     store: Store,
     only: list[str] | None = None,
     n_jobs: int = 1,
     backend: str = "loky",
     scheduler: str | None = None,
 ) -> tuple[list[JobOutcome], Results]:
-    """Plan, run what is not cached, evaluate."""
+    """Plan, run what is not cached, evaluate (a suite, or any pipeline with its measures)."""
+    check_backend(backend, scheduler)  # before planning, which may hash models
     jobs = plan(suite, store, only)
     outcomes = run_jobs(jobs, store, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("computed", "cached", "skipped")}
     log.info("%(computed)d computed, %(cached)d cached, %(skipped)d skipped", counts)
     return outcomes, evaluate_jobs(suite, jobs, store)
+
+
+def check_backend(backend: str, scheduler: str | None) -> None:
+    if backend not in BACKENDS:
+        raise HarnessError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})", field="--backend")
+    if scheduler and backend == "loky":
+        raise HarnessError("--scheduler needs --backend dask or ray", field="--scheduler")
+
+
+def run_stages(pipeline: Pipeline, store: Store) -> dict[tuple[str, str], str]:
+    """Run (or find stored) every stage of a pipeline, in this process; (dataset, system) → run key. A stage that
+    cannot run on its dataset is an error here (a pipeline built in code, e.g. by training, needs every stage)."""
+    jobs = plan(pipeline, store)
+    for job in jobs:
+        if job.skipped:
+            raise HarnessError(f"system {job.spec.name!r} cannot run on {job.dataset.irds_id}: {job.skipped}")
+    run_jobs(jobs, store)
+    return {(job.dataset.name, job.spec.name): job.key for job in jobs}
 
 
 def run_jobs(
@@ -74,10 +93,7 @@ def run_jobs(
     ``distributed`` cluster at ``scheduler``, e.g. tcp://host:8786, or a local one when None) or "ray" (``scheduler``
     is the Ray address). On a cluster the store root must be a path every worker sees (a shared filesystem).
     """
-    if backend not in BACKENDS:
-        raise HarnessError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})", field="--backend")
-    if scheduler and backend == "loky":
-        raise HarnessError("--scheduler needs --backend dask or ray", field="--scheduler")
+    check_backend(backend, scheduler)
     removed = store.clean_leftovers()
     if removed:
         log.info("removed %d leftover(s) of interrupted writes", removed)
