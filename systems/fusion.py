@@ -17,6 +17,11 @@ from harness.data.datasets import DatasetRef
 from harness.system import Fusion, NonNegativeInt, StageResult, System
 
 
+def check_weights(weights: tuple[float, ...] | None, inputs: tuple[str, ...]) -> None:
+    if weights is not None and len(weights) != len(inputs):
+        raise HarnessError(f"{len(weights)} weights for {len(inputs)} inputs", field="weights")
+
+
 def _weights(weights: tuple[float, ...] | None, n: int) -> tuple[float, ...]:
     if weights is None:
         return (1.0,) * n
@@ -35,6 +40,10 @@ class RRF(System, Fusion):
     kind = "rrf"
     Config = RRFConfig
     dataset_parts = ()  # reads only its input runs
+
+    @classmethod
+    def check_inputs(cls, config: RRFConfig, inputs: tuple[str, ...]) -> None:
+        check_weights(config.weights, inputs)
 
     def fuse(self, dataset: DatasetRef, runs: list[Run]) -> StageResult:
         return StageResult(rrf(runs, self.config.rrf_k, self.config.weights))
@@ -61,6 +70,10 @@ class ScoreFusion(System, Fusion):
     kind = "score-fusion"
     Config = ScoreFusionConfig
     dataset_parts = ()  # reads only its input runs
+
+    @classmethod
+    def check_inputs(cls, config: ScoreFusionConfig, inputs: tuple[str, ...]) -> None:
+        check_weights(config.weights, inputs)
 
     def fuse(self, dataset: DatasetRef, runs: list[Run]) -> StageResult:
         return StageResult(score_fusion(runs, self.config.normalization, self.config.weights))

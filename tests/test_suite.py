@@ -167,6 +167,13 @@ def test_unknown_system_kinds_name_file_and_field(tmp_path: Path) -> None:
         assert str(info.value).startswith(f"{tmp_path / 's.toml'}:10: systems.bm25.kind: {fragment}"), info.value
 
 
+def test_fusion_weights_must_match_its_inputs(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(PIPELINE.replace("k = 8", "k = 8\nweights = [1.0, 2.0, 3.0]"))
+    with pytest.raises(HarnessError) as info:
+        load_suite(tmp_path / "s.toml")
+    assert str(info.value) == f"{tmp_path / 's.toml'}:15: systems.fused.weights: 3 weights for 2 inputs"
+
+
 def test_system_kinds_come_from_the_entry_point_not_from_an_import() -> None:
     assert registered_kinds() == KINDS
     code = "import sys, harness.suite.runner, harness.train.trainer; print('systems' in sys.modules)"

@@ -231,9 +231,10 @@ def system_spec(f: TomlFields, name: str, table: Any, dataset_names: set[str]) -
         raise f.error("fusion needs at least two inputs", f"{prefix}.inputs")
     if cls.role != "fusion" and inputs:
         raise f.error(f"only fusion takes inputs (kind {kind!r} is a {cls.role})", f"{prefix}.inputs")
-    weights = getattr(config, "weights", None)
-    if weights is not None and len(weights) != len(inputs):
-        raise f.error(f"{len(weights)} weights for {len(inputs)} inputs", f"{prefix}.weights")
+    try:
+        cls.check_inputs(config, tuple(inputs))
+    except HarnessError as e:
+        raise f.error(e.message, f"{prefix}.{e.field}" if e.field else prefix) from None
     for d in only or ():
         if d not in dataset_names:
             raise f.error(f"dataset {d!r} is not in this suite", f"{prefix}.datasets")

@@ -74,6 +74,11 @@ class System:
         """Whether a stage of this config holds an accelerator slot while it runs (families with a device say)."""
         return False
 
+    @classmethod
+    def check_inputs(cls, config: Any, inputs: tuple[str, ...]) -> None:
+        """Raise a HarnessError (with the config ``field``) if the config does not fit the stage's upstream systems
+        (e.g. one fusion weight per input); checked when the suite is read."""
+
     @contextlib.contextmanager
     def corpus_work(self) -> Iterator[None]:
         """Time corpus-side work (encoding documents, building an index, or loading either from the cache) into
