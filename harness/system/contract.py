@@ -154,6 +154,3 @@ class Fusion(Protocol):
 def code_digest(cls: type) -> str:
     """Digest of the source file that defines a system, so a code change invalidates its cached runs."""
     return digest_file(inspect.getsourcefile(cls))
-
-
-Stage = Retriever | Reranker | Fusion  # a System with one role: what the runner runs
