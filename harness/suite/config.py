@@ -290,9 +290,9 @@ def _significance(f: TomlFields, table: dict) -> Significance:
     for key, enum in (("test", Test), ("correction", Correction)):
         if key in values:
             try:
-                values[key] = enum.parse(values[key])
-            except ValueError as e:
-                raise f.error(str(e), f"{p}.{key}") from None
+                values[key] = enum(values[key])
+            except ValueError:
+                raise f.error(f"unknown {key} {values[key]!r} (known: {', '.join(enum)})", f"{p}.{key}") from None
     return _validated(f, Significance, values, p)
 
 
