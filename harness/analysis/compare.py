@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pandas as pd
 from harness.analysis import wins as analysis
 from harness.analysis.stats import compare_systems, correct_table, test_name
 from harness.core.errors import HarnessError
+from harness.core.slugs import slug
 from harness.store import Store, write_json
 from harness.suite.config import Suite
 from harness.suite.results import Results
@@ -196,10 +196,10 @@ def compare_suite(
 
 
 def _canonical_metric(metric: str, known: list[str]) -> str:
-    from harness.core.measures import parse_metric
+    from harness.core.measures import label
 
     try:
-        canonical = str(parse_metric(metric))
+        canonical = label(metric)
     except HarnessError as e:
         raise HarnessError(f"--metric: {e.message}") from None
     if canonical not in known:
@@ -328,10 +328,6 @@ def _pipeline(suite: Suite, name: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- storing
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
-
-
 def save_comparison(cmp: SuiteComparison, out_dir: Path, plots: bool = True) -> dict[str, Any]:
     """Write tables (parquet + CSV), plots (PNG + SVG) and ``compare.json`` under ``out_dir``, then its manifest
     (what readers check); returns the JSON."""

@@ -26,6 +26,7 @@ import pandas as pd
 
 from harness.analysis.aggregate import OVERALL, Aggregate, aggregate
 from harness.core.errors import HarnessError
+from harness.core.slugs import slug
 from harness.store import Damaged, Store, check_manifest
 from harness.suite.config import Suite
 from harness.suite.results import Results
@@ -454,7 +455,7 @@ def build_context(
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "x"
+    return slug(text, "-").lower() or "x"
 
 
 def _comparison_rows(table: pd.DataFrame, labels: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -71,7 +71,7 @@ def _pdf_only() -> Iterator[None]:
 def pdf_figures(comparison: Comparison, out_dir: Path) -> dict[str, list[tuple[Any, Path]]]:
     """The stored comparison's plots drawn again, as PDF, from its stored tables (dataset → [(Plot, path)])."""
     from harness.analysis import plots
-    from harness.analysis.compare import slug
+    from harness.core.slugs import slug
 
     cdir = comparison.directory
     s = comparison.summary

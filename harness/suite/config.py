@@ -37,7 +37,7 @@ from pydantic import Field
 
 from harness.core.errors import HarnessError
 from harness.core.hashing import digest_value
-from harness.core.measures import parse_metric
+from harness.core.measures import label
 from harness.data.datasets import DatasetRef, check_dataset_id, default_excludes_self_matches
 from harness.system import NonNegativeFloat, PositiveInt, build_config, system_class, validated
 
@@ -267,7 +267,7 @@ def _metrics(f: _Fields, names: tuple[str, ...], where: str) -> tuple[str, ...]:
     out: list[str] = []
     for i, n in enumerate(names):
         try:
-            canonical = str(parse_metric(n))
+            canonical = label(n)
         except HarnessError as e:
             raise f.error(e.message, f"{where}[{i}]") from None
         if canonical not in out:
@@ -395,7 +395,7 @@ def _regression(f: _Fields, table: dict) -> Regression:
     per_metric = {}
     for metric, value in regression.metric_tolerances.items():
         try:
-            per_metric[str(parse_metric(metric))] = value
+            per_metric[label(metric)] = value
         except HarnessError as e:
             raise f.error(e.message, f"{p}.metrics.{metric}") from None
     return dataclasses.replace(regression, metric_tolerances=per_metric)

@@ -296,7 +296,6 @@ def _tsv(history: list[list[float]]) -> str:
 def evaluate_model(config: TrainConfig, store: Store, model_dir: Path) -> dict[str, Any]:
     """The trained model as a system on the eval dataset (reranking eval.first_stage, or retrieving for colbert),
     through the harness: runs are cached store entries; returns mean metrics of every system in the eval suite."""
-    from harness.core.measures import parse_metric
     from harness.suite.runner import run_suite
 
     ev = config.eval
@@ -311,7 +310,7 @@ def evaluate_model(config: TrainConfig, store: Store, model_dir: Path) -> dict[s
     else:
         spec = SystemSpec(config.name, kind, cls.role, spec_config, k=max(ev.depth, 100))
     upstream = config.closure([ev.first_stage]) if ev.first_stage else []
-    metrics = tuple(str(parse_metric(m)) for m in ev.metrics)
+    metrics = ev.metrics  # canonical labels since the config was read
     suite = make_suite(f"{config.name}:eval", config.path, dataset, [*upstream, spec], metrics)
     _, results = run_suite(suite, store)
     table = results.nested().get("eval", {})
