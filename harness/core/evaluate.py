@@ -79,11 +79,12 @@ def evaluate_per_query(
         for m in engine.iter_calc(list(labels), qrels, run_scores):
             if m.query_id in run_scores:  # some providers also report queries the run lacks, as 0 even for NumRel
                 values[(m.query_id, labels[m.measure])] = float(m.value)
-    rows = [
-        (qid, label(r.measure), values.get((qid, label(r.measure)), empty_ranking_value(r.measure, qrels[qid])))
-        for qid in sorted(scope.query_ids)
-        for r in measure_routes
-    ]
+    labelled = [(label(r.measure), r.measure) for r in measure_routes]
+    rows = []
+    for qid in sorted(scope.query_ids):
+        for name, measure in labelled:
+            value = values.get((qid, name))
+            rows.append((qid, name, empty_ranking_value(measure, qrels[qid]) if value is None else value))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
