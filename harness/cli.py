@@ -368,13 +368,12 @@ def cmd_regress(args) -> int:
         check_suite_digest,
         checked,
         compare,
-        format_for_path,
-        format_report,
         load_baseline,
         not_covered,
         passed,
         select,
     )
+    from harness.suite.regression_report import format_for_path, format_report
     from harness.suite.runner import run_suite
 
     suite, store = _suite(args)
@@ -391,7 +390,7 @@ def cmd_regress(args) -> int:
         )
     only = as_patterns(pairs) if args.only or left_out else None
     _, results = run_suite(suite, store, only, args.jobs, backend=args.backend, scheduler=args.scheduler)
-    rows = compare(baseline, results, suite, args.only, suite_changed=changed)
+    rows = compare(baseline, results, suite, args.only, suite_changed=changed, file=str(path))
     if not checked(rows):
         raise HarnessError(f"nothing checked: the baseline expects no value of {', '.join(pairs)}", file=str(path))
     print(format_report(args.format, suite, baseline, str(path), rows))

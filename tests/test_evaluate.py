@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import pytrec_eval
 
-from harness.core.evaluate import EvalScope, aggregate, evaluate_per_query
+from harness.core.errors import HarnessError
+from harness.core.evaluate import EvalScope, aggregate, evaluate, evaluate_per_query
+from harness.core.loaders import load_qrels, load_run, load_topics
 from harness.core.measures import is_depth_limited, parse_metric
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
@@ -120,3 +123,49 @@ def test_per_query_table_shape() -> None:
     assert isinstance(per_query, pd.DataFrame)
     assert list(per_query.columns) == ["query_id", "metric", "value"]
     assert len(per_query) == 4
+
+
+def test_evaluate_api_on_dl19_equals_the_suite_path(irds_home: Path, tmp_path: Path) -> None:
+    """``evaluate`` with a run file (plain and gzip) and an ir_datasets id: the figure test_imported asserts through
+    the suite (BM25 DL19 nDCG@10 0.5058), NumQ summed over the 43 judged queries, no Suite or Store needed."""
+    run_file = SHARED_DATA / "msmarco-passage" / "runs-rankllm" / "BM25.trec_results_dl19.txt"
+    gz = tmp_path / "bm25.txt.gz"
+    gz.write_bytes(gzip.compress(run_file.read_bytes()))
+    table = evaluate({"plain": run_file, "gz": gz}, "msmarco-passage/trec-dl-2019/judged", ["nDCG@10", "NumQ"])
+    assert list(table.columns) == ["system", "measure", "value"]
+    values = table.set_index(["system", "measure"])["value"]
+    assert values[("plain", "nDCG@10")] == pytest.approx(0.5058, abs=0.001)
+    assert values[("plain", "NumQ")] == 43
+    assert values[("gz", "nDCG@10")] == values[("plain", "nDCG@10")]
+    topics = load_topics("msmarco-passage/trec-dl-2019/judged")
+    assert len(topics) == 43 and all(text for text in topics.values())
+
+
+def test_loaders_name_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "qrels.txt"
+    bad.write_text("q1 0 d1 1\nq1 0 d2\n")
+    with pytest.raises(HarnessError, match="expected 4 fields") as e:
+        load_qrels(bad)
+    assert e.value.line == 2
+    with pytest.raises(HarnessError, match="missing: score"):
+        load_run(pd.DataFrame({"query_id": ["q"], "doc_id": ["d"]}))
+    with pytest.raises(HarnessError, match="neither a file nor an ir_datasets id"):
+        load_qrels("no/such/dataset")
+
+
+def test_numrel_at_another_relevance_level_is_trec_evals(dl: tuple) -> None:
+    """NumRel(rel=2) (ir_measures has no evaluator for it) equals trec_eval's num_rel at relevance level 2 (-l2),
+    also for a judged query the run misses; summed over queries."""
+    ds, qrels, scope = dl
+    run = Run.read_trec(RUNS / f"BM25.trec_results_{ds.name}.txt")
+    missing = sorted(scope.query_ids)[0]
+    run = Run({q: d for q, d in run.scores.items() if q != missing})
+    ours = evaluate_per_query(run, qrels, scope, ["NumRel(rel=2)"]).set_index("query_id")["value"]
+    judged = {q: qrels[q] for q in scope.query_ids}
+    trec = pytrec_eval.RelevanceEvaluator(judged, {"num_rel"}, relevance_level=2).evaluate(
+        {q: {"x": 0.0} for q in judged}
+    )
+    assert ours.to_dict() == {q: trec[q]["num_rel"] for q in judged}
+    assert ours[missing] > 0 and aggregate(ours.rename("value").reset_index().assign(metric="NumRel(rel=2)"))[
+        "NumRel(rel=2)"
+    ] == sum(trec[q]["num_rel"] for q in judged)

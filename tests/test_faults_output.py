@@ -260,14 +260,14 @@ def test_regress_only_matching_nothing_fails(tiny, capsys: pytest.CaptureFixture
 def test_regress_rejects_nan_and_strings_in_the_baseline(tiny, capsys: pytest.CaptureFixture) -> None:
     for bad in (float("nan"), "0.5", None):
         doc = _saved(tiny)
-        doc["expected"]["cran"]["x"]["nDCG@10"] = bad
+        doc["expected"]["cran"]["x"]["nDCG@10"]["value"] = bad
         assert _regress(tiny, doc) == 2
         err = capsys.readouterr().err
-        assert "expected.cran.x.nDCG@10: not a finite number" in err and err.count("\n") == 1, err
+        assert "expected.cran.x.nDCG@10.value: not a finite number" in err and err.count("\n") == 1, err
     doc = _saved(tiny)
-    doc["tolerances"]["RR@10"] = "big"
+    doc["expected"]["cran"]["x"]["RR@10"]["tolerance"] = "big"
     assert _regress(tiny, doc) == 2
-    assert "tolerances.RR@10: not a number >= 0" in capsys.readouterr().err
+    assert "expected.cran.x.RR@10.tolerance: not a number >= 0" in capsys.readouterr().err
 
 
 def test_nan_result_is_invalid_not_ok() -> None:

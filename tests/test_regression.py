@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
+from harness.core.errors import HarnessError
 from harness.suite.config import load_suite
 from harness.suite.regression import compare, make_baseline, passed, save_baseline, verdict
 from harness.suite.results import Results
@@ -39,7 +40,7 @@ def _results(means: dict[tuple[str, str, str], float]) -> Results:
     """Results whose per-query table has two queries per (dataset, system, metric) averaging to the given mean."""
     rows = [(d, s, q, m, v + off) for (d, s, m), v in means.items() for q, off in (("1", -0.1), ("2", 0.1))]
     per_query = pd.DataFrame(rows, columns=["dataset", "system", "query_id", "metric", "value"])
-    datasets = {d: {"irds_id": d, "judged_queries": 2} for d, _, _ in means}
+    datasets = {d: {"irds_id": d, "judged_queries": 2, "judgments": 6} for d, _, _ in means}
     return Results(per_query, datasets=datasets)
 
 
@@ -70,11 +71,37 @@ def test_baseline_file_is_deterministic_and_records_tolerances(tiny, tmp_path: P
     assert first.read_bytes() == second.read_bytes()
     doc = json.loads(first.read_text())
     assert list(doc) == sorted(doc)
-    assert doc["suite"] == "tiny" and doc["suite_digest"] == tiny.digest and doc["format"] == 1
-    assert doc["tolerances"] == {"RR@10": 0.05, "nDCG@10": 0.01}
-    assert doc["expected"]["a"]["x"] == {"RR@10": pytest.approx(0.6), "nDCG@10": pytest.approx(0.4)}
-    assert doc["datasets"]["a"]["judged_queries"] == 2
+    assert doc["suite"] == "tiny" and doc["suite_digest"] == tiny.digest and doc["format"] == 2
+    assert doc["expected"]["a"]["x"] == {
+        "RR@10": {"value": 0.6, "tolerance": 0.05},
+        "nDCG@10": {"value": 0.4, "tolerance": 0.01},
+    }
+    assert doc["datasets"]["a"] == {"id": "a", "queries": 2, "judgments": 6}
     assert "versions" in doc and "created" in doc and "git_commit" in doc
+
+
+def test_baseline_values_are_rounded_with_the_tolerance_beside_them(tiny, tmp_path: Path) -> None:
+    """Readable in review, like Anserini's YAMLs: one line per expected value, 4 decimals, no 17-digit floats; a fresh
+    value equal to the unrounded number still passes at tolerance 0."""
+    results = _results({("a", "x", "nDCG@10"): 0.123456789, ("a", "x", "RR@10"): 2 / 3})
+    path = tmp_path / "b.json"
+    save_baseline(path, make_baseline(tiny, results))
+    text = path.read_text()
+    assert '"nDCG@10": {"tolerance": 0.01, "value": 0.1235}' in text
+    assert '"RR@10": {"tolerance": 0.05, "value": 0.6667}' in text
+    assert "0.12345" not in text and "0.6666" not in text
+    baseline = json.loads(text)
+    baseline["expected"]["a"]["x"]["nDCG@10"]["tolerance"] = 0.0
+    rows = compare(baseline, results, tiny)
+    assert {r.metric: r.verdict for r in rows} == {"nDCG@10": "OK", "RR@10": "OK"}
+
+
+def test_a_changed_corpus_is_an_error_not_a_regression(tiny) -> None:
+    results = _results({("a", "x", "nDCG@10"): 0.4})
+    baseline = make_baseline(tiny, results)
+    baseline["datasets"]["a"]["judgments"] = 7
+    with pytest.raises(HarnessError, match="'a' is not the one the baseline was measured on: judgments 7 → 6"):
+        compare(baseline, results, tiny)
 
 
 def test_compare_verdicts_per_metric_tolerance_and_scope(tiny) -> None:

@@ -9,7 +9,6 @@ involved and plotting is safe in any process.
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from matplotlib.ticker import NullFormatter
 
 from harness.analysis.features import FEATURES, NOT_AVAILABLE
 from harness.analysis.stats import outcome
+from harness.core.slugs import slug
 
 if TYPE_CHECKING:
     from harness.analysis.suite_comparison import SuiteComparison
@@ -40,10 +40,6 @@ class PlotSpec:
     title: str
     name: str
     data: pd.DataFrame
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
 
 
 def plot_specs(cmp: SuiteComparison) -> list[PlotSpec]:

@@ -187,10 +187,10 @@ def _depth_limited(results: Results, table: pd.DataFrame, metric_column: str) ->
 
 
 def _canonical_metric(metric: str, known: list[str]) -> str:
-    from harness.core.measures import parse_metric
+    from harness.core.measures import label
 
     try:
-        canonical = str(parse_metric(metric))
+        canonical = label(metric)
     except HarnessError as e:
         raise HarnessError(f"--metric: {e.message}") from None
     if canonical not in known:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from harness.analysis.aggregate import OVERALL, Aggregate, aggregate
 from harness.core.errors import HarnessError
+from harness.core.slugs import slug
 from harness.report import stored_comparison
 from harness.report.tables import Table, build_table, finite, significance_legend
 from harness.store import Store
@@ -282,7 +283,7 @@ def build_context(
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "x"
+    return slug(text, "-").lower() or "x"
 
 
 def _comparison_rows(table: pd.DataFrame, labels: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ from pydantic import Field
 
 from harness.core.errors import HarnessError
 from harness.core.hashing import digest_value
-from harness.core.measures import parse_metric
+from harness.core.measures import label
 from harness.core.significance import Correction, Test
 from harness.data.datasets import DatasetRef, check_dataset_id, default_excludes_self_matches
 from harness.suite.toml_fields import TomlFields, read_toml
@@ -188,7 +188,7 @@ def _metrics(f: TomlFields, names: tuple[str, ...], where: str) -> tuple[str, ..
     out: list[str] = []
     for i, n in enumerate(names):
         try:
-            canonical = str(parse_metric(n))
+            canonical = label(n)
         except HarnessError as e:
             raise f.error(e.message, f"{where}[{i}]") from None
         if canonical not in out:
@@ -319,7 +319,7 @@ def _regression(f: TomlFields, table: dict) -> Regression:
     per_metric = {}
     for metric, value in regression.metric_tolerances.items():
         try:
-            per_metric[str(parse_metric(metric))] = value
+            per_metric[label(metric)] = value
         except HarnessError as e:
             raise f.error(e.message, f"{p}.metrics.{metric}") from None
     return dataclasses.replace(regression, metric_tolerances=per_metric)

@@ -1,12 +1,15 @@
 """Regression baselines: a suite's expected metrics, saved beside the code, and the comparison with a fresh run.
 
-``results/baselines/<suite name>.json`` holds expected values (dataset × system × metric) with the suite's tolerances
-and where they came from (suite digest, date, git commit, library versions): small, sorted, deterministic, meant to
-be committed. A comparison row is OK within tolerance, IMPROVED / REGRESSED beyond it (every measure here is
-higher-is-better), MISSING when an expected value was not produced, INVALID when a value is not a finite number, NEW
-when a value has no expectation yet because the suite changed, UNCOVERED when it has none although the suite did not
-change (the baseline should hold it). Systems the baseline does not cover are listed under ``not_covered`` with the
-reason (e.g. hours of CPU), so a check says what it leaves out instead of passing over it in silence.
+``results/baselines/<suite name>.json`` holds, like Anserini's regression YAMLs, the experiment (suite file and digest),
+the corpus checks (per dataset: judged queries, judgments, and documents where the corpus is local) and the expected
+numbers, each rounded to 4 decimals with its tolerance beside it, plus where they came from (date, git commit, library
+versions): small, sorted, deterministic, meant to be committed and read in review. A check first compares the corpus
+counts (a changed corpus is an error, not a regression), then the numbers: a row is OK within tolerance, IMPROVED /
+REGRESSED beyond it (every measure here is higher-is-better), MISSING when an expected value was not produced,
+INVALID when a value is not a finite number, NEW when a value has no expectation yet because the suite changed,
+UNCOVERED when it has none although the suite did not change (the baseline should hold it). Systems the baseline does
+not cover are listed under ``not_covered`` with the reason (e.g. hours of CPU), so a check says what it leaves out
+instead of passing over it in silence.
 
 A check never passes vacuously: a baseline must be of the suite it checks (same name; same digest unless the suite
 change is allowed), hold finite numbers, and the check must compare at least one expected value.
@@ -18,6 +21,7 @@ import fnmatch
 import glob
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,7 +34,9 @@ from harness.store import write_text_atomic
 from harness.suite.config import Suite
 from harness.suite.results import Results
 
-BASELINE_FORMAT = 1
+BASELINE_FORMAT = 2
+DECIMALS = 4  # expected values are stored rounded, as trec_eval prints them
+ROUNDING = 0.5 * 10**-DECIMALS  # a fresh value within the tolerance of the unrounded number may be this far off
 VERDICTS = ("OK", "IMPROVED", "REGRESSED", "MISSING", "INVALID", "UNCOVERED", "NEW")
 FAILING = ("REGRESSED", "MISSING", "INVALID", "UNCOVERED")
 EPSILON = 1e-12  # float noise: a delta equal to the tolerance is within it
@@ -43,8 +49,15 @@ def baseline_path(directory: str | Path, suite: Suite) -> Path:
 def make_baseline(suite: Suite, results: Results, not_covered: Mapping[str, Mapping[str, str]] | None = None) -> dict:
     """The baseline document for a suite's results (means over judged queries); ``not_covered``: dataset → system →
     why the baseline holds no values for it."""
-    expected = results.nested()
-    metrics = sorted({m for ds in suite.datasets for m in suite.metrics_for(ds.name)})
+    expected = {
+        ds: {
+            system: {
+                m: {"value": round(v, DECIMALS), "tolerance": suite.regression.tolerance_for(m)} for m, v in ms.items()
+            }
+            for system, ms in systems.items()
+        }
+        for ds, systems in results.nested().items()
+    }
     git = git_state(suite.path.resolve().parent)
     return {
         "format": BASELINE_FORMAT,
@@ -55,20 +68,46 @@ def make_baseline(suite: Suite, results: Results, not_covered: Mapping[str, Mapp
         "git_commit": git["commit"],
         "git_dirty": git["dirty"],
         "versions": library_versions(),
-        "tolerance": suite.regression.tolerance,
-        "tolerances": {m: suite.regression.tolerance_for(m) for m in metrics},
-        "datasets": {
-            name: {"id": facts["irds_id"], "judged_queries": facts["judged_queries"]}
-            for name, facts in results.datasets.items()
-        },
+        "datasets": {name: corpus_counts(suite, results, name) for name in results.datasets},
         "expected": expected,
         "not_covered": {ds: dict(systems) for ds, systems in (not_covered or {}).items()},
     }
 
 
+def corpus_counts(suite: Suite, results: Results, name: str) -> dict:
+    """What the numbers were measured on: the dataset id, its judged queries and judgments, and its documents where
+    the corpus is local (one that is not is not counted)."""
+    facts = results.datasets[name]
+    counts = {"id": facts["irds_id"], "queries": facts["judged_queries"], "judgments": facts.get("judgments")}
+    ds = next((d for d in suite.datasets if d.name == name and d.irds_id == facts["irds_id"]), None)
+    if ds is not None and ds.availability("docs").local:
+        counts["documents"] = ds.count("docs")
+    return {k: v for k, v in counts.items() if v is not None}
+
+
+def check_corpus(baseline: dict, suite: Suite, results: Results, file: str | None = None) -> None:
+    """A HarnessError when a dataset's counts differ from the baseline's (the numbers would not be comparable)."""
+    for name, saved in baseline.get("datasets", {}).items():
+        now = corpus_counts(suite, results, name) if name in results.datasets else {}
+        changed = [f"{k} {saved[k]} → {now[k]}" for k in now if k in saved and saved[k] != now[k]]
+        if changed:
+            why = f"dataset {name!r} is not the one the baseline was measured on: {', '.join(changed)}"
+            raise HarnessError(why, file=file, field=f"datasets.{name}")
+
+
 def save_baseline(path: str | Path, baseline: dict) -> None:
     validate(baseline, str(path))
-    write_text_atomic(Path(path), json.dumps(baseline, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    write_text_atomic(Path(path), dumps(baseline) + "\n")
+
+
+def dumps(baseline: dict) -> str:
+    """Sorted, indented JSON, each expected number on one line: ``"P@10": {"tolerance": 0.001, "value": 0.2227}``."""
+    text = json.dumps(baseline, indent=1, sort_keys=True, allow_nan=False)
+    return re.sub(
+        r'\{\n\s*"tolerance": ([^,\n]+),\n\s*"value": ([^\n]+)\n\s*\}',
+        lambda m: f'{{"tolerance": {m[1]}, "value": {float(m[2]):.{DECIMALS}f}}}',
+        text,
+    )
 
 
 def load_baseline(path: str | Path, suite: Suite | None = None) -> dict:
@@ -110,10 +149,16 @@ def validate(baseline: dict, file: str) -> None:
     n = 0
     for ds, systems in expected.items():
         for system, metrics in _mapping(systems, file, f"expected.{ds}").items():
-            for metric, value in _mapping(metrics, file, f"expected.{ds}.{system}").items():
-                if not _finite(value):
+            for metric, entry in _mapping(metrics, file, f"expected.{ds}.{system}").items():
+                where = f"expected.{ds}.{system}.{metric}"
+                entry = _mapping(entry, file, where)
+                if not _finite(entry.get("value")):
                     raise HarnessError(
-                        f"not a finite number: {value!r}", file=file, field=f"expected.{ds}.{system}.{metric}"
+                        f"not a finite number: {entry.get('value')!r}", file=file, field=f"{where}.value"
+                    )
+                if not _finite(entry.get("tolerance")) or entry["tolerance"] < 0:
+                    raise HarnessError(
+                        f"not a number >= 0: {entry.get('tolerance')!r}", file=file, field=f"{where}.tolerance"
                     )
                 n += 1
     if n == 0:
@@ -124,13 +169,6 @@ def validate(baseline: dict, file: str) -> None:
                 raise HarnessError("needs the reason (text)", file=file, field=f"not_covered.{ds}.{system}")
             if system in expected.get(ds, {}):
                 raise HarnessError("both expected and not covered", file=file, field=f"not_covered.{ds}.{system}")
-    tolerances = {"tolerance": baseline.get("tolerance", 0.0)}
-    tolerances |= {
-        f"tolerances.{m}": v for m, v in _mapping(baseline.get("tolerances", {}), file, "tolerances").items()
-    }
-    for field, value in tolerances.items():
-        if not _finite(value) or value < 0:
-            raise HarnessError(f"not a number >= 0: {value!r}", file=file, field=field)
 
 
 def check_suite_digest(baseline: dict, suite: Suite, file: str, allow_change: bool) -> bool:
@@ -189,7 +227,10 @@ class Row:
         return {**asdict(self), "delta": self.delta}
 
 
-def verdict(expected: float | None, got: float | None, tolerance: float, suite_changed: bool = True) -> str:
+def verdict(
+    expected: float | None, got: float | None, tolerance: float, suite_changed: bool = True, rounding: float = 0.0
+) -> str:
+    """OK within ``tolerance`` (+ ``rounding``, how far a stored rounded value may be from the number it stands for)."""
     if got is None:
         return "MISSING"
     if not math.isfinite(got) or (expected is not None and not math.isfinite(expected)):
@@ -197,25 +238,28 @@ def verdict(expected: float | None, got: float | None, tolerance: float, suite_c
     if expected is None:
         return "NEW" if suite_changed else "UNCOVERED"
     delta = got - expected
-    if delta < -tolerance - EPSILON:
+    if delta < -tolerance - rounding - EPSILON:
         return "REGRESSED"
-    if delta > tolerance + EPSILON:
+    if delta > tolerance + rounding + EPSILON:
         return "IMPROVED"
     return "OK"
 
 
 def compare(
-    baseline: dict, results: Results, suite: Suite, only: list[str] | None = None, suite_changed: bool = True
+    baseline: dict,
+    results: Results,
+    suite: Suite,
+    only: list[str] | None = None,
+    suite_changed: bool = True,
+    file: str | None = None,
 ) -> list[Row]:
-    """One row per expected or produced value, in suite order. ``only`` (DATASET/SYSTEM globs) limits the check;
-    ``suite_changed`` False: a produced value without expectation is UNCOVERED (failing), not NEW."""
+    """One row per expected or produced value, in suite order, after the corpus check (``file``: the baseline's, for
+    its error). ``only`` (DATASET/SYSTEM globs) limits the check; ``suite_changed`` False: a produced value without
+    expectation is UNCOVERED (failing), not NEW."""
+    check_corpus(baseline, suite, results, file)
     expected: dict = baseline.get("expected", {})
     got = results.nested()
-    tolerances: dict[str, float] = baseline.get("tolerances", {})
     left_out = not_covered(baseline)
-
-    def tolerance(metric: str) -> float:
-        return float(tolerances.get(metric, baseline.get("tolerance", suite.regression.tolerance_for(metric))))
 
     def order(names: set[str], suite_order: list[str]) -> list[str]:
         return [n for n in suite_order if n in names] + sorted(names - set(suite_order))
@@ -231,9 +275,10 @@ def compare(
             exp_sys, got_sys = exp_ds.get(system, {}), got_ds.get(system, {})
             suite_metrics = list(suite.metrics_for(ds)) if ds in {d.name for d in suite.datasets} else []
             for metric in order(set(exp_sys) | set(got_sys), suite_metrics):
-                e, g = exp_sys.get(metric), got_sys.get(metric)
-                tol = tolerance(metric) if e is not None else suite.regression.tolerance_for(metric)
-                rows.append(Row(ds, system, metric, e, g, tol, verdict(e, g, tol, suite_changed)))
+                entry, g = exp_sys.get(metric), got_sys.get(metric)
+                e = None if entry is None else float(entry["value"])
+                tol = suite.regression.tolerance_for(metric) if entry is None else float(entry["tolerance"])
+                rows.append(Row(ds, system, metric, e, g, tol, verdict(e, g, tol, suite_changed, ROUNDING)))
     return rows
 
 
@@ -266,93 +311,3 @@ def notes(baseline: dict, suite: Suite) -> list[str]:
     if changed:
         out.append("library versions differ: " + ", ".join(changed))
     return out
-
-
-# ---------------------------------------------------------------- reports
-def _num(value: float | None, fmt: str) -> str:
-    return "—" if value is None else format(value, fmt)
-
-
-def _cells(r: Row) -> list[str]:
-    return [
-        r.dataset,
-        r.system,
-        r.metric,
-        _num(r.expected, ".4f"),
-        _num(r.got, ".4f"),
-        _num(r.delta, "+.5f"),
-        f"{r.tolerance:g}",
-        r.verdict,
-    ]
-
-
-HEADER = ["dataset", "system", "metric", "expected", "got", "delta", "tolerance", "verdict"]
-
-
-def _headline(suite: Suite, baseline: dict, source: str) -> str:
-    commit = baseline.get("git_commit")
-    saved = f"saved {baseline.get('created', '?')}" + (f", commit {commit[:10]}" if commit else "")
-    return f"regression · {suite.name} vs {source} ({saved})"
-
-
-def _verdict_line(rows: list[Row]) -> str:
-    counts = summary(rows)
-    return ", ".join(f"{n} {v}" for v, n in counts.items()) + (" → PASS" if passed(rows) else " → FAIL")
-
-
-def format_table(suite: Suite, baseline: dict, source: str, rows: list[Row]) -> str:
-    grid = [HEADER, *(_cells(r) for r in rows)]
-    widths = [max(len(line[i]) for line in grid) for i in range(len(HEADER))]
-    numeric = {3, 4, 5, 6}
-
-    def line(cells: list[str]) -> str:
-        pairs = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in pairs)
-
-    out = [_headline(suite, baseline, source), *(f"note: {n}" for n in notes(baseline, suite))]
-    out += [line(HEADER), line(["-" * w for w in widths]), *(line(c) for c in grid[1:]), _verdict_line(rows)]
-    return "\n".join(s.rstrip() for s in out)
-
-
-def format_markdown(suite: Suite, baseline: dict, source: str, rows: list[Row]) -> str:
-    out = [f"## {_headline(suite, baseline, source)}", ""]
-    out += [f"> note: {n}" for n in notes(baseline, suite)]
-    if out[-1] != "":
-        out.append("")
-    out.append("| " + " | ".join(HEADER) + " |")
-    out.append("|" + "|".join(["---"] * 3 + ["---:"] * 4 + ["---"]) + "|")
-    for r in rows:
-        cells = _cells(r)
-        if r.verdict in FAILING:
-            cells[-1] = f"**{cells[-1]}**"
-        out.append("| " + " | ".join(cells) + " |")
-    out += ["", f"**{_verdict_line(rows)}**", ""]
-    return "\n".join(out)
-
-
-def format_json(suite: Suite, baseline: dict, source: str, rows: list[Row]) -> str:
-    doc = {
-        "suite": suite.name,
-        "baseline": source,
-        "baseline_created": baseline.get("created"),
-        "baseline_commit": baseline.get("git_commit"),
-        "notes": notes(baseline, suite),
-        "not_covered": not_covered(baseline),
-        "summary": summary(rows),
-        "passed": passed(rows),
-        "rows": [r.as_dict() for r in rows],
-    }
-    return json.dumps(doc, indent=1, sort_keys=True)
-
-
-FORMATS = {"table": format_table, "md": format_markdown, "json": format_json}
-
-
-def format_report(fmt: str, suite: Suite, baseline: dict, source: str, rows: list[Row]) -> str:
-    return FORMATS[fmt](suite, baseline, source, rows)
-
-
-def format_for_path(path: str | Path, default: str) -> str:
-    """Report format from a file name: .md → md, .json → json, otherwise ``default``."""
-    suffix = Path(path).suffix.lower()
-    return {".md": "md", ".markdown": "md", ".json": "json"}.get(suffix, default)

@@ -10,9 +10,9 @@ import pandas as pd
 
 import harness.core.evaluate as evaluate_module
 import harness.core.measures as metrics_module
-from harness.core.evaluate import EvalScope, aggregate, evaluate_per_query
+from harness.core.evaluate import EvalScope, aggregate, aggregate_frame, evaluate_per_query
 from harness.core.hashing import digest_file, digest_value
-from harness.core.measures import is_depth_limited, parse_metric
+from harness.core.measures import is_depth_limited
 from harness.core.provenance import library_versions, now
 from harness.store import STORE_FORMAT, Store
 from harness.suite.config import Suite
@@ -39,7 +39,7 @@ class Results:
         """dataset, system, metric, value (mean over judged queries)."""
         if self.per_query.empty:
             return pd.DataFrame(columns=["dataset", "system", "metric", "value"])
-        return self.per_query.groupby(["dataset", "system", "metric"], sort=False)["value"].mean().reset_index()
+        return aggregate_frame(self.per_query, ["dataset", "system"])  # mean, or sum for counts (NumRet)
 
     def nested(self) -> dict[str, dict[str, dict[str, float]]]:
         out: dict[str, dict[str, dict[str, float]]] = {}
@@ -108,11 +108,12 @@ def evaluate_jobs(suite: Suite, jobs: list[Job], store: Store) -> Results:
             "wall_seconds": run_meta.get("wall_seconds"),
             "index_seconds": run_meta.get("index_seconds"),  # None: stored before corpus work was timed
             "n_queries_run": run_meta.get("n_queries"),
-            "depth_limited": [m for m in metrics if is_depth_limited(parse_metric(m), depth)],
+            "depth_limited": [m for m in metrics if is_depth_limited(m, depth)],
         }
         results.datasets[ds.name] = {
             "irds_id": ds.irds_id,
             "judged_queries": len(scope.query_ids),
+            "judgments": sum(len(qrels[q]) for q in scope.query_ids),
             "topics": scope.n_topics,
             "unjudged_dropped": scope.n_unjudged_dropped,
             "exclude_self_matches": ds.exclude_self_matches,

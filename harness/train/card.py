@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from harness.core.measures import parse_metric
 from harness.core.provenance import hardware, library_versions, now
 from harness.data.datasets import DatasetRef, default_excludes_self_matches
 from harness.models.resolve import model_digest
@@ -39,7 +38,7 @@ def evaluate_model(config: TrainConfig, store: Store, model_dir: Path) -> dict[s
     else:
         spec = SystemSpec(config.name, kind, cls.role, spec_config, k=max(ev.depth, 100))
     upstream = config.closure([ev.first_stage]) if ev.first_stage else []
-    metrics = tuple(str(parse_metric(m)) for m in ev.metrics)
+    metrics = ev.metrics  # canonical labels, parsed once by the training config
     _, results = run_suite(Pipeline((dataset,), (*upstream, spec), metrics), store)
     table = results.nested().get("eval", {})
     log.info("train %s: eval on %s: %s", config.name, ev.dataset, json.dumps(table))

@@ -211,13 +211,15 @@ def load_train_config(path: str | Path, *, check_datasets: bool = True) -> Train
     if evaluation is not None:
         if model.architecture == "cross-encoder" and evaluation.first_stage is None:
             raise f.error("a cross-encoder is evaluated as a reranker: set eval.first_stage", "eval")
-        from harness.core.measures import parse_metric
+        from harness.core.measures import label
 
+        labels = []
         for i, metric in enumerate(evaluation.metrics):
             try:
-                parse_metric(metric)
+                labels.append(label(metric))
             except HarnessError as e:
                 raise f.error(e.message, f"eval.metrics[{i}]") from None
+        evaluation = dataclasses.replace(evaluation, metrics=tuple(dict.fromkeys(labels)))
 
     training = {k: v for k, v in data.items() if k not in ("description", "eval")}
     for k in ("log_every", "keep_checkpoints", "threads"):  # bookkeeping, not what the weights depend on
