@@ -22,8 +22,7 @@ import pytest
 from harness.cli import main
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.plan import plan
-from harness.suite.results import evaluate_jobs
+from harness.suite.results import read_results
 from tests.conftest import SUITES, write_suite
 from tests.test_report_tables import _tool, compile_latex, pdf_pages
 
@@ -203,7 +202,7 @@ def test_html_report_in_headless_chromium(chromium: str, beir_store: tuple[Path,
     assert (int.from_bytes(png[16:20]), int.from_bytes(png[20:24])) == WINDOW
 
     # the numbers, recounted from the stored per-query evaluations
-    results = evaluate_jobs(suite, plan(suite, Store(root)), Store(root))
+    results = read_results(suite, Store(root))
     pq = results.per_query[results.per_query["metric"] == "nDCG@10"]
     pq = pq.pivot(index="query_id", columns="system", values="value")
     d = pq["bm25-top100"] - pq["bm25"]

