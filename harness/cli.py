@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _discard_partial(results: str | None) -> None:
-    from harness.suite.run import open_store
+    from harness.suite.loading import open_store
     from harness.suite.runner import discard_partial
 
     discard_partial(open_store(results))
@@ -165,13 +165,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _store(args):
-    from harness.suite.run import open_store
+    from harness.suite.loading import open_store
 
     return open_store(args.results)
 
 
 def _suite(args, check_datasets: bool = True):
-    from harness.suite.run import open_suite
+    from harness.suite.loading import open_suite
 
     store = _store(args)
     return open_suite(args.suite, store, check_datasets), store
@@ -199,7 +199,7 @@ def cmd_eval(args) -> int:
     from harness.report.terminal import format_results
     from harness.suite.results import read_results
 
-    suite, store = _suite(args)
+    suite, store = _suite(args, check_datasets=False)
     print(format_results(suite, read_results(suite, store, args.only)))
     return 0
 
@@ -208,7 +208,7 @@ def cmd_show(args) -> int:
     from harness.report.terminal import format_results
     from harness.suite.results import read_results
 
-    suite, store = _suite(args)
+    suite, store = _suite(args, check_datasets=False)
     results = read_results(suite, store)
     as_json = json.dumps(results.nested(), indent=2, sort_keys=True)
     print(as_json if args.format == "json" else format_results(suite, results))
@@ -219,7 +219,7 @@ def cmd_compare(args) -> int:
     from harness.analysis.compare import compare_suite, dumps, format_comparison, save_comparison
     from harness.suite.results import read_results
 
-    suite, store = _suite(args)
+    suite, store = _suite(args, check_datasets=False)
     results = read_results(suite, store)
     _warn_missing(results)
     if results.per_query.empty:
@@ -235,7 +235,7 @@ def cmd_report(args) -> int:
 
     if args.out == "-" and args.format == "latex":
         raise HarnessError("--out -: LaTeX is a folder (report.tex, tables/, figures/); give a folder")
-    suite, store = _suite(args)
+    suite, store = _suite(args, check_datasets=False)
     out = Path(args.out) if args.out else default_out(suite.name, args.format)
     if args.out != "-":
         check_out(args.format, out)  # before gathering: a bad --out fails at once

@@ -186,14 +186,17 @@ def test_a_changed_entry_reads_as_changed_not_as_old_numbers(copy, tmp_path: Pat
     assert "irh: missing run cranfield/bm25: its suite entry changed since it was run" in err
 
 
-def test_a_damaged_manifest_is_a_one_line_error(copy, no_systems) -> None:
-    store, suite, _ = copy
+def test_a_damaged_manifest_is_a_one_line_error(copy) -> None:
+    store, suite, numbers = copy
     path = manifest_path(Store(store), "readpath")
     path.write_text(path.read_text().replace('"bm25"', '"bm26"', 1))
     rc, out, err = _irh(store, "show", str(suite))
     assert rc == 2 and out == ""
     (line,) = err.splitlines()
     assert line.startswith(f"irh: error: {path}: damaged (edited") and "irh cache verify --repair" in line
+    assert _irh(store, "-q", "run", str(suite))[0] == 0  # all cached: records the suite anew
+    rc, out, err = _irh(store, "show", str(suite), "--format", "json")
+    assert rc == 0 and json.loads(out) == numbers, err
 
 
 def test_only_records_what_ran_and_suites_share_records(irds_home: Path, tiny_models, tmp_path: Path) -> None:

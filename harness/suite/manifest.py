@@ -14,6 +14,7 @@ What is recorded, and when:
 - A stage skipped here (a model not installed on this machine) never replaces a record whose run is stored.
 - Two suites sharing runs: a stage is looked up by its entry digest in its own suite's manifest first, then in the
   other manifests of the store, so a second suite (or a renamed system) with the same entry reads the same run.
+- A damaged manifest is a one-line error on read; the next ``irh run`` records the suite anew.
 - A stage whose entry changed since it was recorded reads as missing: "changed since it was run: `irh run`".
   Reads cannot see changes outside the suite file (system code, model weights, a run file replaced at the same
   path, dataset files): ``irh run`` re-plans, and records what it finds.
@@ -22,6 +23,7 @@ What is recorded, and when:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +33,11 @@ from harness.core.evaluate import EvalScope
 from harness.core.hashing import digest_value
 from harness.core.provenance import now
 from harness.data.datasets import DatasetRef
-from harness.store import Store, file_lock, read_sealed, write_sealed
+from harness.store import Damaged, Store, file_lock, read_sealed, write_sealed
 from harness.suite.config import Suite, SystemSpec
 from harness.suite.plan import Job, selected
+
+log = logging.getLogger("irh")
 
 FORMAT = 1
 NOT_RUN = "not in the store (not run yet)"
@@ -127,7 +131,11 @@ def record_jobs(store: Store, suite: Suite, jobs: list[Job]) -> None:
         return
     path = manifest_path(store, suite.name)
     with file_lock(path.with_suffix(".lock")):
-        entries = _read(path)
+        try:
+            entries = _read(path)
+        except Damaged as e:  # what this run planned is recorded anew; stages it did not plan read as not run
+            log.warning("%s: recording the suite's manifest anew", e.problem)
+            entries = {}
         for label, rec in new.items():
             old = entries.get(label)
             if rec.run_key is None and old is not None and old.entry_digest == rec.entry_digest and _stored(store, old):

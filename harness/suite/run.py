@@ -10,32 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from pathlib import Path
 
 from harness.store import Store
-from harness.suite.config import Suite, load_suite
+from harness.suite.config import Suite
+from harness.suite.loading import open_store, open_suite
 from harness.suite.manifest import record_jobs
 from harness.suite.plan import plan
 from harness.suite.results import Results, read_results
 from harness.suite.runner import run_jobs
 
 log = logging.getLogger("irh")
-
-DEFAULT_RESULTS = "results"
-
-
-def open_store(results: str | Path | Store | None = None) -> Store:
-    """The store at ``results``; by default $IRH_RESULTS, else ./results."""
-    if isinstance(results, Store):
-        return results
-    return Store(results if results is not None else os.environ.get("IRH_RESULTS") or DEFAULT_RESULTS)
-
-
-def open_suite(suite: str | Path | Suite, store: Store, check_datasets: bool = True) -> Suite:
-    if isinstance(suite, Suite):
-        return suite
-    return load_suite(suite, check_datasets=check_datasets, digest_dir=str(store.digests_dir))
 
 
 def run_suite(
