@@ -198,10 +198,16 @@ class Manifests:
             own = manifest_path(self.store, self.suite.name)
             self._others = {}
             for path in sorted(own.parent.glob("*.json")):
-                if path != own:
-                    for rec in _read(path).values():  # a stored run is the better answer than a skip
-                        if rec.entry_digest not in self._others or rec.run_key is not None:
-                            self._others[rec.entry_digest] = rec
+                if path == own:
+                    continue
+                try:
+                    records = _read(path)
+                except Damaged as e:  # another suite's record: that suite's next `irh run` writes it anew
+                    log.warning("%s; not used", e.problem)
+                    continue
+                for rec in records.values():  # a stored run is the better answer than a skip
+                    if rec.entry_digest not in self._others or rec.run_key is not None:
+                        self._others[rec.entry_digest] = rec
         return self._others.get(digest)
 
 

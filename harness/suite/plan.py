@@ -2,7 +2,8 @@
 
 key = sha256(store format, system fingerprint, dataset id + digests of the parts the system reads,
              upstream run keys, k/depth)
-so a changed input of any kind can never address an old entry.
+so a changed input of any kind can never address an old entry. Only ``irh run`` plans (building each system to
+fingerprint it); reads find the runs through the run manifest (``harness.suite.manifest``).
 """
 
 from __future__ import annotations
