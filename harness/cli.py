@@ -216,7 +216,8 @@ def cmd_show(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from harness.analysis.compare import compare_suite, dumps, format_comparison, save_comparison
+    from harness.report.stored_comparison import compare_stored, directory, save_comparison
+    from harness.report.terminal import format_comparison
     from harness.suite.results import read_results
 
     suite, store = _suite(args, check_datasets=False)
@@ -224,9 +225,11 @@ def cmd_compare(args) -> int:
     _warn_missing(results)
     if results.per_query.empty:
         raise HarnessError("no stored runs to compare: run `irh run` first", file=str(suite.path))
-    comparison = compare_suite(suite, results, store, args.baseline, args.metric)
-    summary = save_comparison(comparison, store.root / "compare" / suite.name, plots=not args.no_plots)
-    print(dumps(summary) if args.format == "json" else format_comparison(comparison))
+    comparison = compare_stored(suite, results, store, args.baseline, args.metric)
+    out_dir = directory(store, suite)
+    summary = save_comparison(comparison, out_dir, with_plots=not args.no_plots)
+    text = json.dumps(summary, indent=1, sort_keys=True, ensure_ascii=False)
+    print(text if args.format == "json" else format_comparison(comparison, out_dir))
     return 0
 
 

@@ -15,9 +15,11 @@ from statsmodels.stats.multitest import multipletests
 
 import harness.system
 from harness.analysis import plots
-from harness.analysis.compare import _cost, compare_suite, format_comparison, save_comparison
+from harness.analysis.suite_comparison import compare_suite, cost_table
 from harness.cli import main
-from harness.store import Store
+from harness.core.significance import Test
+from harness.report.stored_comparison import read_comparison, save_comparison
+from harness.report.terminal import format_comparison
 from harness.suite.config import load_suite
 from harness.suite.results import Results
 from harness.system import System
@@ -50,7 +52,9 @@ SHIFT = {"base": 0.0, "one": 0.12, "two": -0.01}
 
 
 def _fixture(tmp_path: Path, test: str, correction: str):
-    suite = load_suite(write_suite(tmp_path / "s.toml", SUITE.format(test=test, correction=correction)))
+    suite = load_suite(
+        write_suite(tmp_path / "s.toml", SUITE.format(test=test, correction=correction)), check_datasets=False
+    )
     rng = np.random.default_rng(7)
     rows, info = [], {}
     for ds, n in (("a", 30), ("b", 45)):
@@ -82,43 +86,47 @@ def _pairs(results: Results, ds: str, metric: str, system: str) -> tuple[np.ndar
 )
 def test_p_values_and_correction_across_all_comparisons(tmp_path, test, reference, correction, sm_method) -> None:
     suite, results = _fixture(tmp_path, test, correction)
-    cmp = compare_suite(suite, results, Store(tmp_path / "results"), features=False)
+    cmp = compare_suite(suite, results)
     table = cmp.comparisons
     assert len(table) == 2 * 2 * 2  # datasets × metrics × systems, one family
     for row in table.itertuples(index=False):
-        system, base = _pairs(results, row.dataset, row.metric, row.system)
-        assert row.p_value == pytest.approx(float(reference(system, base).pvalue), abs=1e-9)
+        system, base = _pairs(results, row.dataset, row.measure, row.system)
+        assert row.p == pytest.approx(float(reference(system, base).pvalue), abs=1e-9)
         d = system - base
         assert (row.wins, row.ties, row.losses) == (
             int((d > 0.02).sum()), int((np.abs(d) <= 0.02).sum()), int((d < -0.02).sum())
         )  # fmt: skip
-    reject, adjusted, _, _ = multipletests(table["p_value"].to_numpy(), alpha=0.05, method=sm_method)
-    np.testing.assert_allclose(table["p_adjusted"].to_numpy(), adjusted, rtol=0, atol=1e-12)
+    reject, adjusted, _, _ = multipletests(table["p"].to_numpy(), alpha=0.05, method=sm_method)
+    np.testing.assert_allclose(table["p_corrected"].to_numpy(), adjusted, rtol=0, atol=1e-12)
     assert table["significant"].tolist() == reject.tolist()
     # the family is the whole suite, not one dataset's table
-    alone = multipletests(table.loc[table["dataset"] == "a", "p_value"].to_numpy(), method=sm_method)[1]
-    assert not np.allclose(table.loc[table["dataset"] == "a", "p_adjusted"].to_numpy(), alone)
-    one = table[(table["system"] == "one") & (table["dataset"] == "b") & (table["metric"] == "nDCG@10")].iloc[0]
-    assert one["significant"] and one["mean_diff"] > 0 and one["system_label"] == "System One"
-    assert cmp.settings["n_comparisons"] == 8 and cmp.settings["test"] == ("ttest" if test == "t-test" else test)
+    alone = multipletests(table.loc[table["dataset"] == "a", "p"].to_numpy(), method=sm_method)[1]
+    assert not np.allclose(table.loc[table["dataset"] == "a", "p_corrected"].to_numpy(), alone)
+    one = table[(table["system"] == "one") & (table["dataset"] == "b") & (table["measure"] == "nDCG@10")].iloc[0]
+    assert one["significant"] and one["delta"] > 0 and one["system_label"] == "System One"
+    assert cmp.settings["n_comparisons"] == 8 and cmp.settings["test"] == Test(test) == suite.significance.test
 
 
 def test_several_baselines_are_one_family(tmp_path) -> None:
     suite, results = _fixture(tmp_path, "t-test", "bonferroni")
-    cmp = compare_suite(suite, results, Store(tmp_path / "results"), baselines=["base", "two"], features=False)
+    cmp = compare_suite(suite, results, baselines=["base", "two"])
     table = cmp.comparisons
     assert len(table) == 2 * 2 * (2 + 2)
     assert set(zip(table["baseline"], table["system"], strict=True)) == {
         ("base", "one"), ("base", "two"), ("two", "base"), ("two", "one")
     }  # fmt: skip
-    np.testing.assert_allclose(table["p_adjusted"], np.minimum(table["p_value"] * len(table), 1.0))
+    np.testing.assert_allclose(table["p_corrected"], np.minimum(table["p"] * len(table), 1.0))
     text = format_comparison(cmp)
     assert "baseline two" in text and "Bonferroni correction over all 16 comparisons" in text
 
 
+def _bars(ax) -> list[float]:
+    return [p.get_height() for p in ax.patches]
+
+
 def test_stored_tables_json_and_plots(tmp_path) -> None:
     suite, results = _fixture(tmp_path, "t-test", "holm")
-    cmp = compare_suite(suite, results, Store(tmp_path / "results"), features=False)
+    cmp = compare_suite(suite, results)
     summary = save_comparison(cmp, tmp_path / "out")
     for name in ("means", "comparisons", "per_query_deltas", "cost"):
         assert (
@@ -127,15 +135,43 @@ def test_stored_tables_json_and_plots(tmp_path) -> None:
         )
     stored = json.loads((tmp_path / "out" / "compare.json").read_text())
     assert stored["settings"]["correction"] == "holm" and len(stored["comparisons"]) == 8
+    assert stored["settings"]["test"] == "ttest" and not {"suite_test", "test_name", "correction_name"} & set(
+        stored["settings"]
+    )  # each stored once, as the enum's value; names for display come from the enum
     assert stored == json.loads(json.dumps(summary, default=str))
     kinds = {(p["kind"], p["dataset"]) for p in stored["plots"]}
     assert kinds == {(k, d) for k in ("deltas", "cost") for d in ("a", "b")}  # no features: no bucket plot
     for p in stored["plots"]:
         assert [Path(f).suffix for f in p["files"]] == [".png", ".svg"]
-        assert all((tmp_path / "out" / f).stat().st_size > 1000 for f in p["files"])
+        png, svg = (tmp_path / "out" / f for f in p["files"])
+        assert png.read_bytes()[:4] == b"\x89PNG" and b"<svg" in svg.read_bytes()[:2000]
     assert all((tmp_path / "out" / f).is_file() for f in stored["files"].values())
     cost = pd.read_parquet(tmp_path / "out" / "cost.parquet")
     assert cost["seconds_per_1k"].tolist() == pytest.approx([1.0 / 30 * 1000] * 3 + [1.0 / 45 * 1000] * 3)
+    # the plots are drawn from the stored tables: per system the sorted per-query Δ of the first metric vs the baseline
+    back = read_comparison(tmp_path / "out")
+    specs = plots.plot_specs(back)
+    assert [(s.kind, s.dataset, f"plots/{s.name}.png") for s in specs] == [
+        (p["kind"], p["dataset"], p["files"][0]) for p in stored["plots"]
+    ]
+    deltas = next(s for s in specs if s.kind == "deltas" and s.dataset == "b")
+    fig = plots.figure(deltas, back.labels, 0.02)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == [
+        f"{label}  W/T/L {r.wins}/{r.ties}/{r.losses}"
+        for label, r in zip(
+            ["System One", "two"],
+            cmp.comparisons.query("dataset == 'b' and measure == 'nDCG@10'").itertuples(),
+            strict=True,
+        )
+    ]
+    for ax, system in zip(visible, ["one", "two"], strict=True):
+        system_values, base = _pairs(results, "b", "nDCG@10", system)
+        assert _bars(ax) == pytest.approx(sorted(system_values - base))
+    scatter = plots.figure(next(s for s in specs if s.kind == "cost" and s.dataset == "a"), back.labels, 0.02)
+    means = results.means().query("dataset == 'a' and metric == 'nDCG@10'")["value"].tolist()
+    points = scatter.axes[0].collections[0].get_offsets()
+    assert points[:, 0].tolist() == pytest.approx([1000 / 30] * 3) and points[:, 1].tolist() == pytest.approx(means)
 
 
 COST_SUITE = """
@@ -158,7 +194,7 @@ paths = { a = "x" }
 def test_cost_is_query_time_of_the_pipeline(tmp_path) -> None:
     """Corpus-side seconds of every stage are taken out of the pipeline's wall time; a stage stored without them
     makes the row's query time unknown (None) while its raw wall time is kept."""
-    suite = load_suite(write_suite(tmp_path / "s.toml", COST_SUITE))
+    suite = load_suite(write_suite(tmp_path / "s.toml", COST_SUITE), check_datasets=False)
     info = {
         ("a", "bm25"): {"wall_seconds": 12.0, "index_seconds": 10.0},
         ("a", "rerank"): {"wall_seconds": 5.0, "index_seconds": 1.0},
@@ -169,7 +205,7 @@ def test_cost_is_query_time_of_the_pipeline(tmp_path) -> None:
         columns=["dataset", "system", "query_id", "metric", "value"],
     )
     results = Results(per_query, info, {"a": {"topics": 4}})
-    cost = _cost(suite, results, results.means()).set_index("system")
+    cost = cost_table(suite, results, results.means()).set_index("system")
     assert cost.loc["rerank", "pipeline"] == ["bm25", "rerank"]
     assert cost.loc["bm25", ["wall_seconds", "index_seconds", "query_seconds"]].tolist() == [12.0, 10.0, 2.0]
     assert cost.loc["rerank", ["wall_seconds", "index_seconds", "query_seconds"]].tolist() == [17.0, 11.0, 6.0]
@@ -178,8 +214,12 @@ def test_cost_is_query_time_of_the_pipeline(tmp_path) -> None:
     assert cost.loc["old", ["index_seconds", "query_seconds", "seconds_per_1k"]].isna().all()
     assert cost.loc["rerank", "nDCG@10"] == pytest.approx(0.15)
     # the scatter leaves the unknown row out (named in a note) instead of failing
-    paths = plots.cost_scatter(cost.reset_index().rename(columns={"nDCG@10": "value"}), "nDCG@10", "t", tmp_path / "c")
-    assert all(p.stat().st_size > 1000 for p in paths)
+    fig = plots.cost_scatter(cost.reset_index().rename(columns={"nDCG@10": "value"}), "nDCG@10", "t")
+    ax = fig.axes[0]
+    (points,) = [c.get_offsets() for c in ax.collections]
+    np.testing.assert_allclose(points, [[500.0, 0.15], [1500.0, 0.15]])  # bm25, rerank; old has no query time
+    assert ax.get_title(loc="left").endswith("query time unknown (run stored before corpus work was timed): old")
+    assert [t.get_text() for t in ax.texts] == ["bm25", "rerank"]
 
 
 def test_corpus_work_accumulates_and_counts_nested_blocks_once(monkeypatch) -> None:
@@ -200,9 +240,9 @@ def test_unknown_baseline_or_metric_is_a_one_line_error(tmp_path) -> None:
 
     suite, results = _fixture(tmp_path, "t-test", "holm")
     with pytest.raises(HarnessError, match="baseline 'nope' is not a system"):
-        compare_suite(suite, results, Store(tmp_path / "r"), baselines=["nope"], features=False)
+        compare_suite(suite, results, baselines=["nope"])
     with pytest.raises(HarnessError, match="not one of this suite's metrics"):
-        compare_suite(suite, results, Store(tmp_path / "r"), metric="P@5", features=False)
+        compare_suite(suite, results, metric="P@5")
 
 
 # ---------------------------------------------------------------- the real TREC DL runs
@@ -242,9 +282,9 @@ def test_irh_compare_json_on_trec_dl(dl_suite: tuple[Path, Path], capsys: pytest
     assert out["settings"]["test"] == "randomization" and out["settings"]["correction"] == "holm"
     assert out["settings"]["n_comparisons"] == len(out["comparisons"]) == 2 * 4 * 5  # datasets × metrics × systems
     assert out["missing"] == []
-    rows = {(r["dataset"], r["metric"], r["system"]): r for r in out["comparisons"]}
+    rows = {(r["dataset"], r["measure"], r["system"]): r for r in out["comparisons"]}
     tasb = rows[("dl19", "nDCG@10", "tas-b")]
-    assert tasb["significant"] and tasb["p_adjusted"] < 0.05 and tasb["mean_diff"] > 0.1
+    assert tasb["significant"] and tasb["p_corrected"] < 0.05 and tasb["delta"] > 0.1
     assert tasb["wins"] + tasb["ties"] + tasb["losses"] == tasb["n"] == 43
     deltas = pd.read_parquet(dl_store / "compare" / "trec-dl" / "per_query_deltas.parquet")
     d = deltas[(deltas["dataset"] == "dl19") & (deltas["metric"] == "nDCG@10") & (deltas["system"] == "tas-b")]
@@ -260,7 +300,15 @@ def test_irh_compare_json_on_trec_dl(dl_suite: tuple[Path, Path], capsys: pytest
     assert worst and all(w["delta"] < 0 and w["query"] for w in worst)
     assert {p["kind"] for p in out["plots"]} == {"deltas", "buckets", "cost"}
     assert all(c["index_seconds"] == 0.0 and c["seconds_per_1k"] > 0 for c in out["cost"])  # imported: no corpus work
-    assert all((Path(out["dir"]) / f).stat().st_size > 1000 for p in out["plots"] for f in p["files"])
+    assert all((Path(out["dir"]) / f).is_file() for p in out["plots"] for f in p["files"])
+    back = read_comparison(Path(out["dir"]))
+    spec = next(s for s in plots.plot_specs(back) if s.kind == "buckets" and s.dataset == "dl19")
+    fig = plots.figure(spec, back.labels, 0.0)
+    overlap = next(i for i, ax in enumerate(fig.axes[:5]) if ax.get_title() == "overlap")
+    line = next(ln for ln in fig.axes[overlap].get_lines() if ln.get_label() == "TAS-B")
+    b = buckets[(buckets["dataset"] == "dl19") & (buckets["system"] == "tas-b") & (buckets["metric"] == "nDCG@10")]
+    b = b[b["feature"] == "overlap"].sort_values("bucket")
+    assert line.get_ydata().tolist() == pytest.approx(b["win_rate"].tolist())  # the stored win rates, plotted
 
 
 def test_irh_compare_names_missing_runs(irds_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import subprocess
 import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.cli import main
@@ -246,5 +248,33 @@ def test_markdown_summary(beir_store: tuple[Path, Path], capsys: pytest.CaptureF
     assert rows[0].startswith("| System | nDCG@10 | R@100 | R@1000 | RR@10 | W/T/L nDCG@10 |")
     assert len(rows) == 1 + 3 and rows[1].startswith("| bm25 (baseline) |")
     top100 = next(r for r in rows if r.startswith("| BM25 k1=1.2 b=0.75 (top 100) |")).split(" | ")
-    assert top100[3] == "<ins>0.9282</ins>▼†"  # R@1000: second best, significantly below BM25, depth-limited
+    # R@1000 of the top-100 run, recomputed from the stored evaluations and the stored comparison: second best,
+    # significantly below BM25, depth-limited
+    suite = load_suite(suite_path)
+    means = read_results(suite, Store(root)).means().query("metric == 'R@1000'")
+    means = means.set_index("system")["value"].round(4)
+    assert means["bm25-top100"] == sorted(set(means), reverse=True)[1]
+    cmp = pd.read_parquet(root / "compare" / suite.name / "comparisons.parquet").query("measure == 'R@1000'")
+    row = cmp.set_index("system").loc["bm25-top100"]
+    assert row["significant"] and row["delta"] < 0 and row["depth_limited"]
+    assert top100[3] == f"<ins>{means['bm25-top100']:.4f}</ins>▼†"
     assert "paired t-test" in md and "† R@1000 of BM25" in md
+
+
+def test_report_builds_no_index(beir_store: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    """A report whose comparison must be computed again reads the BM25 statistics from the stored BM25 run: it never
+    opens, let alone builds, a Lucene index (here: none is there)."""
+    suite_path, root = beir_store
+    lucene = Store(root).artifacts_dir / "lucene"
+    aside = root.parent / "lucene-aside"
+    shutil.rmtree(root / "compare", ignore_errors=True)  # the report has to compare again
+    lucene.rename(aside)
+    try:
+        assert main(["-q", "--results", str(root), "report", str(suite_path), "--format", "md", "--out", "-"]) == 0
+        assert not lucene.exists()
+    finally:
+        shutil.rmtree(lucene, ignore_errors=True)
+        aside.rename(lucene)
+    summary = json.loads((root / "compare" / "beir-local" / "compare.json").read_text())
+    source = summary["datasets"]["scifact"]["features"]["bm25_source"]
+    assert source.startswith("scores in the stored run of system 'bm25'")

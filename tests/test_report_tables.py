@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis.compare import compare_suite, save_comparison
+from harness.analysis.suite_comparison import compare_suite
 from harness.report import build_context, build_table, render_html, render_markdown, write_latex
-from harness.report.context import _stale_reason, load_comparison
+from harness.report.context import load_comparison
 from harness.report.latex import tex_cell
 from harness.report.markdown import md_cell
+from harness.report.stored_comparison import directory, save_comparison, stale_reason
 from harness.store import Store
 from harness.suite.config import load_suite
 from harness.suite.results import Results
@@ -33,7 +34,7 @@ VALUES = {
 }
 LABELS = {"base": "Baseline", "s1": "One", "s2": "Two", "s3": "Three"}
 COMPARISONS = [
-    # baseline, system, metric, significant, mean_diff, p_adjusted, wins, ties, losses
+    # baseline, system, measure, significant, delta, p_corrected, wins, ties, losses
     ("base", "s1", "A", True, 0.1, 0.001, 30, 5, 10),
     ("base", "s2", "A", False, 0.1, 0.2, 20, 10, 15),
     ("base", "s3", "A", True, 0.05, 0.03, 25, 5, 15),
@@ -44,7 +45,7 @@ COMPARISONS = [
 
 
 def _comparisons() -> pd.DataFrame:
-    cols = ["baseline", "system", "metric", "significant", "mean_diff", "p_adjusted", "wins", "ties", "losses"]
+    cols = ["baseline", "system", "measure", "significant", "delta", "p_corrected", "wins", "ties", "losses"]
     return pd.DataFrame(COMPARISONS, columns=cols)
 
 
@@ -165,9 +166,9 @@ def fixture_context(tmp_path_factory: pytest.TempPathFactory):
     }
     results = Results(per_query, info, datasets)
     store = Store(tmp_path / "results")
-    cmp = compare_suite(suite, results, store, features=False)
-    save_comparison(cmp, store.root / "compare" / suite.name)
-    assert _stale_reason(store.root / "compare" / suite.name, suite, results) is None
+    cmp = compare_suite(suite, results)
+    save_comparison(cmp, directory(store, suite))
+    assert stale_reason(directory(store, suite), suite, results) is None
     comparison = load_comparison(suite, results, store)  # the stored one: it matches the results
     assert comparison is not None and comparison.source.startswith("stored comparison")
     queries = {ds: {f"q{i}": f"query {ds} {i}" for i in range(40)} for ds in ("a", "b")}
@@ -177,14 +178,14 @@ def fixture_context(tmp_path_factory: pytest.TempPathFactory):
 def test_stored_comparison_goes_stale_when_results_change(fixture_context) -> None:
     ctx, _cmp, results, suite = fixture_context
     changed = Results(results.per_query.assign(value=results.per_query["value"] * 0.5), results.info, results.datasets)
-    assert "does not match the stored evaluations" in _stale_reason(ctx.comparison.directory, suite, changed)
+    assert "does not match the stored evaluations" in stale_reason(ctx.comparison.directory, suite, changed)
 
 
 def test_context_marks_follow_the_suite_comparison(fixture_context) -> None:
     ctx, cmp, results, _suite = fixture_context
     assert [d.name for d in ctx.datasets] == ["a", "b"]
     assert [t.key for t in ctx.tables] == ["a", "b", "suite-mean"]
-    comp = cmp.comparisons.set_index(["dataset", "system", "metric"])
+    comp = cmp.comparisons.set_index(["dataset", "system", "measure"])
     means = results.means().set_index(["dataset", "system", "metric"])["value"]
     n_marked = 0
     for ds in ctx.datasets:
@@ -198,7 +199,7 @@ def test_context_marks_follow_the_suite_comparison(fixture_context) -> None:
                     assert cell.marker is None
                     continue
                 c = comp.loc[(ds.name, row.system, m)]
-                expected = ("up" if c["mean_diff"] > 0 else "down") if c["significant"] else None
+                expected = ("up" if c["delta"] > 0 else "down") if c["significant"] else None
                 assert cell.marker == expected
                 n_marked += expected is not None
                 assert cell.depth_limited == (row.system == "two" and m == "RR@10")

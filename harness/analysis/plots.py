@@ -1,41 +1,84 @@
-"""Comparison plots, each saved as PNG and SVG: sorted per-query deltas, win rates by feature bucket, and quality vs
-cost (the efficiency–accuracy frontier).
+"""Comparison plots: sorted per-query deltas, win rates by feature bucket, and quality vs cost (the efficiency–accuracy
+frontier). ``plot_specs`` says which plots a suite comparison has (one list for every output format); ``figure`` draws
+one. Nothing here writes a file: harness.report.stored_comparison saves figures in the formats it is asked for.
 
-Figures are built with matplotlib's object API (``Figure`` + the Agg canvas), never pyplot, so no global state or GUI
-backend is involved and plotting is safe in any process.
+Figures are built with matplotlib's object API (``Figure``), never pyplot, so no global state or GUI backend is
+involved and plotting is safe in any process.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
-from pathlib import Path
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from harness.analysis.wins import FEATURES, NOT_AVAILABLE, outcome
+from harness.analysis.features import FEATURES, NOT_AVAILABLE
+from harness.analysis.stats import outcome
+
+if TYPE_CHECKING:
+    from harness.analysis.suite_comparison import SuiteComparison
 
 WIN, TIE, LOSS = "#2a9d4b", "#9a9a9a", "#c8453a"
-FORMATS = ("png", "svg")
+KINDS = ("deltas", "buckets", "cost")
 
 
-def save(fig: Figure, stem: Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg``; returns the paths."""
-    FigureCanvasAgg(fig)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in FORMATS:
-        path = stem.with_name(f"{stem.name}.{fmt}")
-        fig.savefig(
-            path, format=fmt, dpi=150, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None
-        )  # tight: text reaching past the axes (point labels, notes) is not cut off
-        fig.set_layout_engine("none")  # keep the positions laid out for the first format; do not solve again
-        paths.append(path)
-    return paths
+@dataclass(frozen=True)
+class PlotSpec:
+    """One plot of a suite comparison: what it shows, its title, a file name (no extension) and its data."""
+
+    kind: str  # one of KINDS
+    dataset: str
+    metric: str
+    baseline: str | None
+    title: str
+    name: str
+    data: pd.DataFrame
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")
+
+
+def plot_specs(cmp: SuiteComparison) -> list[PlotSpec]:
+    """The plots of a comparison on its ``metric``: per dataset and baseline the per-query deltas and the win rates
+    by feature bucket; per dataset the quality/cost scatter (when some query time is known)."""
+    out = []
+    m = cmp.metric
+    for ds in cmp.datasets:
+        for base in cmp.baselines:
+            blabel = cmp.labels.get(base, base)
+            for kind, table, what in (
+                ("deltas", cmp.deltas, f"per-query Δ vs {blabel}"),
+                ("buckets", cmp.buckets, f"win rates vs {blabel} by query-feature bucket"),
+            ):
+                if table.empty:
+                    continue
+                part = table[(table["dataset"] == ds) & (table["baseline"] == base) & (table["metric"] == m)]
+                if not part.empty:
+                    name = f"{slug(ds)}__{slug(m)}__{'deltas' if kind == 'deltas' else 'win_rate_by_bucket'}"
+                    title = f"{cmp.suite} · {ds} · {m}: {what}"
+                    out.append(PlotSpec(kind, ds, m, base, title, f"{name}_vs_{slug(base)}", part))
+        if not cmp.cost.empty and m in cmp.cost.columns:
+            c = cmp.cost[cmp.cost["dataset"] == ds].rename(columns={m: "value"})
+            if c["seconds_per_1k"].notna().any():
+                title = f"{cmp.suite} · {ds}: {m} vs query time"
+                out.append(PlotSpec("cost", ds, m, None, title, f"{slug(ds)}__{slug(m)}__cost", c))
+    return out
+
+
+def figure(spec: PlotSpec, labels: dict[str, str], tie_tolerance: float) -> Figure:
+    if spec.kind == "deltas":
+        return delta_bars(spec.data, labels, tie_tolerance, spec.title)
+    if spec.kind == "buckets":
+        return bucket_win_rates(spec.data, labels, spec.title)
+    return cost_scatter(spec.data, spec.metric, spec.title)
 
 
 def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
@@ -43,9 +86,7 @@ def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def delta_bars(
-    deltas: pd.DataFrame, labels: dict[str, str], tie_tolerance: float, title: str, stem: Path
-) -> list[Path]:
+def delta_bars(deltas: pd.DataFrame, labels: dict[str, str], tie_tolerance: float, title: str) -> Figure:
     """One panel per system: its per-query delta (system − baseline) sorted, green where the system wins, red where
     the baseline wins. ``deltas``: one dataset, baseline and metric (columns system, delta)."""
     systems = list(dict.fromkeys(deltas["system"]))
@@ -68,10 +109,10 @@ def delta_bars(
     for ax in axes[:, 0]:
         ax.set_ylabel("Δ vs baseline", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    return save(fig, stem)
+    return fig
 
 
-def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str, stem: Path) -> list[Path]:
+def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str) -> Figure:
     """Columns = features; top row the systems' win rate per quantile bucket, bottom row the baseline's (the share
     of queries the baseline still wins). ``buckets``: one dataset, baseline, metric
     (harness.analysis.wins.bucket_table)."""
@@ -102,10 +143,10 @@ def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str, 
     if systems:
         axes[0, -1].legend(fontsize=7, loc="best")
     fig.suptitle(title, fontsize=10)
-    return save(fig, stem)
+    return fig
 
 
-def cost_scatter(cost: pd.DataFrame, metric: str, title: str, stem: Path) -> list[Path]:
+def cost_scatter(cost: pd.DataFrame, metric: str, title: str) -> Figure:
     """Quality (mean ``metric``) against query-time wall seconds per 1k queries (log scale; corpus encoding and
     indexing excluded, upstream stages included), with the Pareto frontier (no other system is both cheaper and
     better). ``cost``: one dataset, columns label, seconds_per_1k, value, imported. Imported runs are hollow: their
@@ -148,7 +189,7 @@ def cost_scatter(cost: pd.DataFrame, metric: str, title: str, stem: Path) -> lis
         ax.set_title("\n".join(textwrap.wrap(note, 100)), fontsize=7, loc="left")
     else:
         ax.set_title(title, fontsize=10)
-    return save(fig, stem)
+    return fig
 
 
 def pareto_frontier(data: pd.DataFrame) -> pd.DataFrame:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.report.context import ReportContext, build_context, build_table, gather
+from harness.report.context import ReportContext, build_context, gather
 from harness.report.files import check_file, check_folder, write_file
 from harness.report.html import render_html
 from harness.report.latex import write_latex
 from harness.report.markdown import render_markdown
+from harness.report.tables import build_table
 
 FORMATS = ("html", "latex", "md")
 

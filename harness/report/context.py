@@ -1,22 +1,17 @@
 """Everything a report shows, gathered once from the store into plain dataclasses that the HTML, LaTeX and Markdown
-renderers share. Nothing here runs a system: numbers come from the stored evaluations (``harness.suite.results``), tests
-and plots from the stored comparison (``<results>/compare/<suite>/``, written by ``irh compare``; computed from the
-stored evaluations and stored there first when it is missing or no longer matches them), provenance from the run
-and evaluation sidecars.
+renderers share. Nothing here runs a system or computes a statistic: numbers come from the stored evaluations
+(``harness.suite.results``), tests and plots from the stored comparison (``<results>/compare/<suite>/``, written by
+``irh compare``, or by harness.report.stored_comparison first when it is missing or no longer matches them),
+provenance from the run and evaluation sidecars (harness.report.provenance).
 
-``gather`` reads the store; ``build_context`` is pure (tests call it on hand-built results); ``build_table`` makes
-one results table with its best/second/significance marks.
+``gather`` reads the store; ``build_context`` is pure (tests call it on hand-built results).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
-import subprocess
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,128 +21,13 @@ import pandas as pd
 
 from harness.analysis.aggregate import OVERALL, Aggregate, aggregate
 from harness.core.errors import HarnessError
-from harness.store import Damaged, Store, check_manifest
+from harness.report import stored_comparison
+from harness.report.tables import Table, build_table, finite, significance_legend
+from harness.store import Store
 from harness.suite.config import Suite
 from harness.suite.results import Results
 
 log = logging.getLogger("irh")
-
-DIGITS = 4  # shown decimals; best/second are decided on the shown values, so equal-looking cells get equal marks
-ROOT = Path(__file__).resolve().parents[2]
-COMPARE_SETTINGS = ("test", "correction", "alpha", "tie_tolerance", "n_permutations")
-
-
-# ---------------------------------------------------------------- tables
-@dataclass
-class Cell:
-    value: float | None
-    text: str
-    best: bool = False
-    second: bool = False
-    marker: str | None = None  # "up" / "down": significantly better / worse than the baseline
-    p_adjusted: float | None = None
-    depth_limited: bool = False
-
-
-@dataclass
-class Row:
-    system: str
-    label: str
-    is_baseline: bool
-    cells: list[Cell]
-    wtl: tuple[int, int, int] | None = None  # wins/ties/losses vs the baseline on the table's wtl_metric
-
-
-@dataclass
-class Table:
-    key: str  # unique, usable as an id / file name
-    title: str
-    metrics: list[str]
-    rows: list[Row]
-    baseline: str | None = None
-    baseline_label: str | None = None
-    wtl_metric: str | None = None
-    note: str = ""  # what the values are (e.g. "mean over 2 datasets: a, b")
-
-    @property
-    def any_depth_limited(self) -> bool:
-        return any(c.depth_limited for r in self.rows for c in r.cells)
-
-    @property
-    def any_marker(self) -> bool:
-        return any(c.marker for r in self.rows for c in r.cells)
-
-
-def _finite(v: Any) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def build_table(
-    key: str,
-    title: str,
-    metrics: list[str],
-    values: Mapping[str, Mapping[str, float | None]],
-    labels: Mapping[str, str],
-    *,
-    baseline: str | None = None,
-    comparisons: pd.DataFrame | Iterable[Mapping[str, Any]] | None = None,
-    depth_limited: Mapping[str, Iterable[str]] | None = None,
-    wtl_metric: str | None = None,
-    digits: int = DIGITS,
-    note: str = "",
-) -> Table:
-    """One results table: rows = systems (in the order of ``values``), columns = ``metrics``.
-
-    Per metric the highest shown value is ``best`` and the next distinct shown value ``second`` (ties share the mark;
-    no marks when fewer than two systems have a value). A cell of a system other than ``baseline`` is marked up/down
-    when ``comparisons`` (rows with baseline, system, metric, significant, mean_diff, p_adjusted and optionally
-    wins/ties/losses) says the difference is significant after correction.
-    """
-    rows_in = comparisons if isinstance(comparisons, pd.DataFrame) else pd.DataFrame(list(comparisons or []))
-    comp: dict[tuple[str, str], Mapping[str, Any]] = {}
-    if baseline is not None and not rows_in.empty:
-        for r in rows_in[rows_in["baseline"] == baseline].to_dict(orient="records"):
-            comp[(r["system"], r["metric"])] = r
-    limited = {s: set(ms) for s, ms in (depth_limited or {}).items()}
-    ranks: dict[str, tuple[float | None, float | None]] = {}
-    for m in metrics:
-        shown = [round(v, digits) for s in values if (v := _finite(values[s].get(m))) is not None]
-        distinct = sorted(set(shown), reverse=True)
-        ranks[m] = (distinct[0], distinct[1] if len(distinct) > 1 else None) if len(shown) > 1 else (None, None)
-    rows = []
-    for system, by_metric in values.items():
-        cells = []
-        for m in metrics:
-            v = _finite(by_metric.get(m))
-            best, second = ranks[m]
-            cell = Cell(v, "–" if v is None else f"{v:.{digits}f}", depth_limited=m in limited.get(system, ()))
-            if v is not None:
-                cell.best = best is not None and round(v, digits) == best
-                cell.second = second is not None and round(v, digits) == second
-            c = comp.get((system, m))
-            if c is not None and system != baseline:
-                cell.p_adjusted = _finite(c.get("p_adjusted"))
-                if bool(c.get("significant")):
-                    cell.marker = "up" if float(c["mean_diff"]) > 0 else "down"
-            cells.append(cell)
-        wtl = None
-        c = comp.get((system, wtl_metric)) if wtl_metric else None
-        if c is not None and system != baseline and c.get("wins") is not None and not pd.isna(c.get("wins")):
-            wtl = (int(c["wins"]), int(c["ties"]), int(c["losses"]))
-        rows.append(Row(system, labels.get(system, system), system == baseline, cells, wtl))
-    return Table(
-        key,
-        title,
-        list(metrics),
-        rows,
-        baseline,
-        labels.get(baseline, baseline) if baseline else None,
-        wtl_metric if baseline else None,
-        note,
-    )
 
 
 # ---------------------------------------------------------------- the comparison read from the store
@@ -164,7 +44,7 @@ class Plot:
 
 
 @dataclass
-class Comparison:
+class StoredComparison:
     """What ``irh compare`` stored: settings, the comparisons table (all datasets), plots; and where it came from."""
 
     directory: Path
@@ -203,60 +83,22 @@ class Comparison:
         return out
 
 
-def _stale_reason(directory: Path, suite: Suite, results: Results) -> str | None:
-    """Why the stored comparison cannot be used for this report, or None when it matches the stored evaluations."""
-    path = directory / "compare.json"
-    if not path.exists():
-        return "no stored comparison"
-    try:  # derived from the checked evaluations alone, so a damaged one is recomputed rather than refused
-        check_manifest(directory, "stored comparison")
-    except Damaged as e:
-        return e.problem
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        return f"stored comparison unreadable ({e})"
-    settings, sig = summary.get("settings", {}), suite.significance
-    for name in COMPARE_SETTINGS:
-        want = sig.test if name == "test" else getattr(sig, name)
-        have = settings.get("suite_test" if name == "test" else name)
-        if have != want:
-            return f"stored comparison used {name} = {have!r}, the suite says {want!r}"
-    stored = {(r["dataset"], r["system"], r["metric"]): r["value"] for r in summary.get("means", [])}
-    current = {(r.dataset, r.system, r.metric): float(r.value) for r in results.means().itertuples(index=False)}
-    if stored.keys() != current.keys() or any(
-        stored[k] is None or abs(stored[k] - v) > 1e-12 for k, v in current.items()
-    ):
-        return "stored comparison does not match the stored evaluations (runs added or changed since)"
-    if not summary.get("plots"):
-        return "stored comparison has no plots"
-    for p in summary["plots"]:
-        if not all((directory / "plots" / Path(f).name).exists() for f in p["files"]):
-            return "a stored plot file is missing"
-    if not (directory / "comparisons.parquet").exists():
-        return "comparisons.parquet is missing"
-    return None
-
-
-def load_comparison(suite: Suite, results: Results, store: Store) -> Comparison | None:
-    """The stored comparison of the suite; compared (from the stored evaluations) and stored first if it is missing
-    or stale. None when the suite names no baseline and nothing is stored."""
-    from harness.analysis.compare import compare_suite, save_comparison
-
-    directory = store.root / "compare" / suite.name
-    reason = _stale_reason(directory, suite, results)
+def load_comparison(suite: Suite, results: Results, store: Store) -> StoredComparison | None:
+    """The stored comparison of the suite; compared (from the stored evaluations, building nothing) and stored first
+    if it is missing or stale. None when the suite names no baseline and nothing is stored."""
+    directory = stored_comparison.directory(store, suite)
+    reason = stored_comparison.stale_reason(directory, suite, results)
     if reason == "no stored comparison" and suite.baseline is None:
         return None
     if reason is None:
-        written = datetime.fromtimestamp((directory / "compare.json").stat().st_mtime, UTC)
+        written = datetime.fromtimestamp((directory / stored_comparison.SUMMARY).stat().st_mtime, UTC)
         source = f"stored comparison ({directory}, written {written.isoformat(timespec='seconds')})"
     else:
         log.info("report: %s: comparing the stored evaluations now (runs nothing)", reason)
-        save_comparison(compare_suite(suite, results, store), directory)
+        stored_comparison.save_comparison(stored_comparison.compare_stored(suite, results, store), directory)
         source = f"computed for this report from the stored evaluations ({reason}); stored in {directory}"
-    summary = json.loads((directory / "compare.json").read_text())
-    table = pd.read_parquet(directory / "comparisons.parquet")
-    return Comparison(directory, summary, table, source)
+    summary = stored_comparison.read_summary(directory)
+    return StoredComparison(directory, summary, pd.read_parquet(directory / "comparisons.parquet"), source)
 
 
 # ---------------------------------------------------------------- the report
@@ -310,18 +152,13 @@ class ReportContext:
     provenance: dict[str, Any] | None
     missing: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
-    comparison: Comparison | None = None  # where the stored tables are (the LaTeX export redraws plots as PDF)
+    comparison: StoredComparison | None = None  # where the stored tables are (the LaTeX export redraws plots as PDF)
 
     def significance_text(self, up: str = "▲", down: str = "▼") -> str:
         """The legend of the significance marks, naming the test and the correction."""
-        s = self.significance
-        if not s:
+        if not self.significance:
             return "No significance tests: the suite names no baseline."
-        test = s["test_name"] + (f", {s['n_permutations']:,} permutations" if s["test"] == "randomization" else "")
-        return (
-            f"{up}/{down}: significantly better/worse than the baseline (two-sided {test}; {s['correction_name']} "
-            f"correction over all {s['n_comparisons']} comparisons of the suite; α = {s['alpha']:g})."
-        )
+        return significance_legend(self.significance, up, down) + "."
 
     def wtl_text(self) -> str:
         s = self.significance or {}
@@ -343,6 +180,7 @@ class ReportContext:
 
 def gather(suite: Suite, store: Store) -> ReportContext:
     """Read everything the report shows from the store (evaluating stored runs not yet evaluated; running nothing)."""
+    from harness.report.provenance import provenance
     from harness.suite.results import read_results
 
     started = datetime.now(UTC)
@@ -358,7 +196,7 @@ def gather(suite: Suite, store: Store) -> ReportContext:
 def build_context(
     suite: Suite,
     results: Results,
-    comparison: Comparison | None,
+    comparison: StoredComparison | None,
     queries: Mapping[str, Mapping[str, str]] | None = None,
     provenance: dict[str, Any] | None = None,
     generated: datetime | None = None,
@@ -454,16 +292,16 @@ def _comparison_rows(table: pd.DataFrame, labels: Mapping[str, str]) -> list[dic
                 "baseline_label": labels.get(r["baseline"], r["baseline"]),
                 "system": r["system"],
                 "label": labels.get(r["system"], r["system"]),
-                "metric": r["metric"],
+                "metric": r["measure"],
                 "n": int(r["n"]),
-                "mean_baseline": _finite(r["mean_baseline"]),
-                "mean_system": _finite(r["mean_system"]),
-                "mean_diff": _finite(r["mean_diff"]),
-                "ci_low": _finite(r.get("ci_low")),
-                "ci_high": _finite(r.get("ci_high")),
-                "effect_size": _finite(r.get("effect_size")),
-                "p_value": _finite(r["p_value"]),
-                "p_adjusted": _finite(r["p_adjusted"]),
+                "mean_baseline": finite(r["baseline_mean"]),
+                "mean_system": finite(r["mean"]),
+                "mean_diff": finite(r["delta"]),
+                "ci_low": finite(r.get("ci_low")),
+                "ci_high": finite(r.get("ci_high")),
+                "effect_size": finite(r.get("effect_size")),
+                "p_value": finite(r["p"]),
+                "p_adjusted": finite(r["p_corrected"]),
                 "significant": bool(r["significant"]),
                 "wtl": None if pd.isna(r.get("wins")) else (int(r["wins"]), int(r["ties"]), int(r["losses"])),
                 "depth_limited": bool(r.get("depth_limited", False)),
@@ -484,10 +322,10 @@ def _drilldown(
     wide = pq[pq["metric"] == metric].pivot_table(index="query_id", columns="system", values="value", aggfunc="first")
     rows = []
     for qid, r in sorted(wide.iterrows(), key=lambda item: _natural(str(item[0]))):
-        base = _finite(r.get(baseline))
+        base = finite(r.get(baseline))
         vals = []
         for s in systems:
-            v = _finite(r.get(s))
+            v = finite(r.get(s))
             vals.append((v, None if v is None or base is None else v - base))
         rows.append({"query_id": str(qid), "query": texts.get(str(qid), ""), "base": base, "cells": vals})
     return Drilldown(
@@ -534,86 +372,3 @@ def _summaries(suite: Suite, agg: Aggregate, labels: Mapping[str, str]) -> tuple
         )  # fmt: skip
         notes += [f"not in the mean: {unit} ({why})" for unit, why in agg.excluded.items()]
     return tables, notes
-
-
-# ---------------------------------------------------------------- provenance
-def git_state(root: Path = ROOT) -> dict[str, Any]:
-    """Commit of the checkout the report is made from, and whether tracked files differ from it."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=20
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=20,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as e:
-        return {"commit": None, "dirty": None, "error": f"not a git checkout or git unavailable ({e})"}
-    return {"commit": commit, "dirty": bool(status.strip())}
-
-
-def provenance(suite: Suite, store: Store, results: Results, started: datetime) -> dict[str, Any]:
-    """Per stored run: key, when it was created, wall time, depth, content digests (model weights, run files), and
-    whether its evaluation was read from the store or computed for this report; library versions and hardware
-    seen across the runs; the git commit the report was made from."""
-    from harness.core.provenance import library_versions
-
-    labels = {s.name: s.label or s.name for s in suite.systems}
-    runs, versions, machines = [], {}, Counter()
-    for (ds_name, system), info in results.info.items():
-        meta = store.meta("runs", info["run_key"])
-        spec = suite.system(system)
-        eval_created = (
-            store.meta("evals", info["eval_key"]).get("created") if store.has_eval(info["eval_key"]) else None
-        )
-        runs.append(
-            {
-                "dataset": ds_name,
-                "system": system,
-                "label": labels[system],
-                "kind": spec.kind,
-                "run_key": info["run_key"],
-                "upstream": meta.get("upstream", []),
-                "created": meta.get("created"),
-                "worker": meta.get("worker"),
-                "wall_seconds": meta.get("wall_seconds"),
-                "index_seconds": meta.get("index_seconds"),  # corpus-side share of wall_seconds
-                "n_queries": meta.get("n_queries"),
-                "depth": meta.get("max_depth"),
-                "config": meta.get("config", {}),
-                "content_digests": info["content_digests"],  # as recorded when it was run
-                "eval_key": info["eval_key"],
-                "eval_created": eval_created,
-                "eval_cached": eval_created is not None and _before(eval_created, started),
-            }
-        )
-        for lib, v in meta.get("versions", {}).items():
-            versions.setdefault(lib, Counter())[v] += 1
-        if meta.get("hardware"):
-            machines[json.dumps(meta["hardware"], sort_keys=True)] += 1
-    now = library_versions()
-    configs = {}
-    for r in runs:
-        configs.setdefault(r["label"], r["config"])
-    return {
-        "git": git_state(),
-        "report_versions": now,
-        "runs": runs,
-        "configs": configs,
-        "versions": [{"library": lib, "runs": dict(c), "now": now.get(lib)} for lib, c in sorted(versions.items())],
-        "hardware": [{**json.loads(h), "runs": n} for h, n in machines.most_common()],
-        "cache": {
-            "runs": len(runs),
-            "evals_cached": sum(r["eval_cached"] for r in runs),
-            "evals_computed": sum(not r["eval_cached"] for r in runs),
-            "note": "runs are read from the store, never recomputed by a report; whether a run was a cache hit "
-            "when `irh run` ran is in that command's log, its creation time is shown here",
-        },
-    }
-
-
-def _before(timestamp: str, started: datetime) -> bool:
-    try:
-        return datetime.fromisoformat(timestamp) < started.replace(microsecond=0)
-    except ValueError:
-        return False

@@ -7,15 +7,13 @@ Tables need ``\\usepackage{booktabs,amssymb}``; figures ``\\usepackage{graphicx}
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
-
-from harness.report.context import Cell, Comparison, ReportContext
+from harness.analysis import plots
+from harness.report.context import Plot, ReportContext, StoredComparison
 from harness.report.files import check_file, check_folder, write_file
+from harness.report.stored_comparison import read_comparison, save_figure
+from harness.report.tables import Cell
 from harness.report.templates import TeX, environment, tex, tex_path
 
 
@@ -55,64 +53,20 @@ def write_latex(ctx: ReportContext, out_dir: Path) -> Path:
     return wrapper
 
 
-@contextlib.contextmanager
-def _pdf_only() -> Iterator[None]:
-    """harness.analysis.plots saves the formats in its FORMATS; for LaTeX we want PDF (vector) only."""
-    from harness.analysis import plots
-
-    saved = plots.FORMATS
-    plots.FORMATS = ("pdf",)
-    try:
-        yield
-    finally:
-        plots.FORMATS = saved
-
-
-def pdf_figures(comparison: Comparison, out_dir: Path) -> dict[str, list[tuple[Any, Path]]]:
-    """The stored comparison's plots drawn again, as PDF, from its stored tables (dataset → [(Plot, path)])."""
-    from harness.analysis import plots
-    from harness.analysis.compare import slug
-
-    cdir = comparison.directory
-    s = comparison.summary
-    labels, suite, tol = s["labels"], s["suite"], s["settings"]["tie_tolerance"]
-    tables: dict[str, pd.DataFrame] = {}
-
-    def table(name: str) -> pd.DataFrame:
-        if name not in tables:
-            tables[name] = pd.read_parquet(cdir / f"{name}.parquet")
-        return tables[name]
-
-    def stem(name: str) -> Path:
-        check_file(out_dir / f"{name}.pdf")
-        return out_dir / name
-
-    out: dict[str, list[tuple[Any, Path]]] = {}
-    with _pdf_only():
-        for p in comparison.plots():
-            ds, m, base = p.dataset, p.metric, p.baseline
-            blabel = labels.get(base, base)
-            if p.kind == "deltas":
-                d = table("per_query_deltas")
-                d = d[(d["dataset"] == ds) & (d["baseline"] == base) & (d["metric"] == m)]
-                title = f"{suite} · {ds} · {m}: per-query Δ vs {blabel}"
-                paths = plots.delta_bars(d, labels, tol, title, stem(f"{slug(ds)}__{slug(m)}__deltas_vs_{slug(base)}"))
-            elif p.kind == "buckets":
-                b = table("buckets")
-                b = b[(b["dataset"] == ds) & (b["baseline"] == base) & (b["metric"] == m)]
-                title = f"{suite} · {ds} · {m}: win rates vs {blabel} by query-feature bucket"
-                paths = plots.bucket_win_rates(
-                    b, labels, title, stem(f"{slug(ds)}__{slug(m)}__win_rate_by_bucket_vs_{slug(base)}")
-                )
-            elif p.kind == "cost":
-                c = table("cost")
-                c = c[c["dataset"] == ds].rename(columns={m: "value"})
-                paths = plots.cost_scatter(
-                    c, m, f"{suite} · {ds}: {m} vs query time", stem(f"{slug(ds)}__{slug(m)}__cost")
-                )
-            else:
-                continue
-            out.setdefault(ds, []).append((p, paths[0]))
+def pdf_figures(comparison: StoredComparison, out_dir: Path) -> dict[str, list[tuple[Plot, Path]]]:
+    """The stored comparison's plots drawn again from its stored tables, as PDF (dataset → [(Plot, path)]): the same
+    plot specs (harness.analysis.plots.plot_specs) as the stored PNG/SVG."""
+    cmp = read_comparison(comparison.directory)
+    shown = {(p.kind, p.dataset, p.metric, p.baseline): p for p in comparison.plots()}
+    out: dict[str, list[tuple[Plot, Path]]] = {}
+    for spec in plots.plot_specs(cmp):
+        p = shown.get((spec.kind, spec.dataset, spec.metric, spec.baseline))
+        if p is None:
+            continue
+        check_file(out_dir / f"{spec.name}.pdf")
+        fig = plots.figure(spec, cmp.labels, cmp.settings["tie_tolerance"])
+        (path,) = save_figure(fig, out_dir / spec.name, ("pdf",))
+        out.setdefault(spec.dataset, []).append((p, path))
     return out
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness.report.context import Cell, ReportContext
+from harness.report.context import ReportContext
+from harness.report.tables import Cell
 from harness.report.templates import MD, environment, md
 
 

@@ -38,11 +38,10 @@ from pydantic import Field
 from harness.core.errors import HarnessError
 from harness.core.hashing import digest_value
 from harness.core.measures import parse_metric
+from harness.core.significance import Correction, Test
 from harness.data.datasets import DatasetRef, check_dataset_id, default_excludes_self_matches
 from harness.system import NonNegativeFloat, PositiveInt, build_config, system_class, validated
 
-TESTS = ("t-test", "wilcoxon", "randomization")
-CORRECTIONS = ("none", "bonferroni", "holm", "bh")
 STAGE_KEYS = ("kind", "first_stage", "depth", "inputs", "k", "datasets", "label")
 DEFAULT_K = 1000
 DEFAULT_DEPTH = 100
@@ -72,8 +71,8 @@ class SystemSpec:
 
 @dataclass(frozen=True)
 class Significance:
-    test: str = "t-test"
-    correction: str = "holm"
+    test: Test = Test.T_TEST
+    correction: Correction = Correction.HOLM
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     n_permutations: PositiveInt = 100_000
     tie_tolerance: NonNegativeFloat = 0.0
@@ -356,15 +355,14 @@ def _check_labels(f: _Fields, specs: dict[str, SystemSpec]) -> None:
 def _significance(f: _Fields, table: dict) -> Significance:
     p = "significance"
     f.check_keys(table, ("test", "correction", "alpha", "n_permutations", "tie_tolerance"), p)
-    test = f.get(table, "test", str, p, "t-test")
-    if test not in TESTS:
-        raise f.error(f"unknown test {test!r} (known: {', '.join(TESTS)})", f"{p}.test")
-    correction = f.get(table, "correction", str, p, "holm")
-    if correction not in CORRECTIONS:
-        raise f.error(f"unknown correction {correction!r} (known: {', '.join(CORRECTIONS)})", f"{p}.correction")
-    values = {
-        "test": test,
-        "correction": correction,
+    values: dict[str, Any] = {}
+    for name, enum, default in (("test", Test, "t-test"), ("correction", Correction, "holm")):
+        written = f.get(table, name, str, p, default)
+        try:
+            values[name] = enum(written)
+        except ValueError:
+            raise f.error(f"unknown {name} {written!r} (known: {', '.join(enum)})", f"{p}.{name}") from None
+    values |= {
         "alpha": float(f.get(table, "alpha", (int, float), p, 0.05)),
         "n_permutations": f.get(table, "n_permutations", int, p, 100_000),
         "tie_tolerance": float(f.get(table, "tie_tolerance", (int, float), p, 0.0)),

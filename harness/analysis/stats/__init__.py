@@ -2,33 +2,31 @@
 
 All tests are two-sided and paired: ``a`` and ``b`` hold per-query scores of two systems on the same queries,
 in the same order. Bad input (different lengths, NaN scores, unknown names) raises ValueError with one line.
+The test and the correction are harness.core.significance's ``Test`` and ``Correction`` (or their names).
 """
 
-from .compare import COLUMNS, TESTS, compare_systems, correct_table, test_name
-from .corrections import CORRECTIONS, Correction, correct, correction_method
-from .effects import ConfidenceInterval, bootstrap_ci, cohens_dz, win_tie_loss
+from .compare import COLUMNS, compare_systems, correct_table
+from .corrections import Corrected, correct
+from .effects import ConfidenceInterval, bootstrap_ci, cohens_dz, outcome, win_tie_loss
 from .paired_tests import paired_t_test, wilcoxon_test
 from .randomization import EXACT_MAX_N, randomization_test, randomization_test_many
 from .result import TestResult
 
 __all__ = [
     "COLUMNS",
-    "CORRECTIONS",
     "EXACT_MAX_N",
-    "TESTS",
     "ConfidenceInterval",
-    "Correction",
+    "Corrected",
     "TestResult",
     "bootstrap_ci",
     "cohens_dz",
     "compare_systems",
     "correct",
     "correct_table",
-    "correction_method",
+    "outcome",
     "paired_t_test",
     "randomization_test",
     "randomization_test_many",
-    "test_name",
     "wilcoxon_test",
     "win_tie_loss",
 ]

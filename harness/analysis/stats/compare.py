@@ -7,25 +7,17 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .corrections import correct, correction_method
+from harness.core.significance import Correction, Test
+
+from .corrections import correct
 from .effects import bootstrap_ci, cohens_dz
 from .paired_tests import paired_t_test, wilcoxon_test
 from .randomization import SeedLike, randomization_test_many
 from .result import TestResult
 
-TESTS = ("ttest", "wilcoxon", "randomization")
-_TEST_ALIASES = {
-    "t": "ttest",
-    "t-test": "ttest",
-    "ttest_rel": "ttest",
-    "student": "ttest",
-    "paired_t": "ttest",
-    "fisher": "randomization",
-    "permutation": "randomization",
-}
-_PAIRED_TESTS: dict[str, Callable[[np.ndarray, np.ndarray], TestResult]] = {
-    "ttest": paired_t_test,
-    "wilcoxon": wilcoxon_test,
+_PAIRED_TESTS: dict[Test, Callable[[np.ndarray, np.ndarray], TestResult]] = {
+    Test.T_TEST: paired_t_test,
+    Test.WILCOXON: wilcoxon_test,
 }
 
 COLUMNS = [
@@ -48,24 +40,12 @@ COLUMNS = [
 ]
 
 
-def test_name(test: str) -> str:
-    """Canonical test name (``ttest``, ``wilcoxon``, ``randomization``; a few aliases accepted), or ValueError."""
-    key = str(test).strip().lower()
-    key = _TEST_ALIASES.get(key, key)
-    if key not in TESTS:
-        raise ValueError(f"unknown significance test {test!r}; choose one of {', '.join(TESTS)}")
-    return key
-
-
-test_name.__test__ = False  # type: ignore[attr-defined]  # not a pytest test function
-
-
 def compare_systems(
     per_query: pd.DataFrame,
     baseline: str | Sequence[str],
     metric: str,
-    test: str = "randomization",
-    correction: str = "holm",
+    test: Test | str = Test.RANDOMIZATION,
+    correction: Correction | str = Correction.HOLM,
     alpha: float = 0.05,
     *,
     systems: Sequence[str] | None = None,
@@ -85,8 +65,8 @@ def compare_systems(
 
     Each row depends only on its own pair and ``seed`` (not on which other systems are in the table).
     """
-    test_key = test_name(test)
-    correction_key = correction_method(correction)
+    test_key = Test.parse(test)
+    correction_key = Correction.parse(correction)
     baselines = [baseline] if isinstance(baseline, str) else list(baseline)
     if not baselines:
         raise ValueError("no baseline given")
@@ -111,7 +91,7 @@ def compare_systems(
     for base_name in baselines:
         base = scores[base_name].to_numpy()
         others = scores[compared].to_numpy().T if compared else np.empty((0, base.size))
-        if test_key == "randomization":
+        if test_key is Test.RANDOMIZATION:
             results = randomization_test_many(base, others, n_permutations, seed) if compared else []
         else:
             results = [_PAIRED_TESTS[test_key](row, base) for row in others]
@@ -133,26 +113,26 @@ def compare_systems(
                     "p_value": res.p_value,
                     "p_adjusted": np.nan,
                     "significant": False,
-                    "test": test_key,
-                    "correction": correction_key,
+                    "test": test_key.value,
+                    "correction": correction_key.value,
                 }
             )
     table = pd.DataFrame(rows, columns=COLUMNS).astype({"n": "int64", "significant": "bool"})
     return correct_table(table, correction_key, alpha)
 
 
-def correct_table(df: pd.DataFrame, method: str, alpha: float = 0.05) -> pd.DataFrame:
+def correct_table(df: pd.DataFrame, method: Correction | str, alpha: float = 0.05) -> pd.DataFrame:
     """Recompute ``p_adjusted``/``significant`` over ALL rows of ``df`` (e.g. tables of several datasets and
     metrics concatenated), so a suite controls the error rate over every comparison it makes. Returns a copy."""
     for col in ("p_value",):
         if col not in df.columns:
             raise ValueError(f"comparison table has no {col!r} column; columns: {list(df.columns)}")
-    key = correction_method(method)
+    key = Correction.parse(method)
     out = df.copy()
     result = correct(out["p_value"].to_numpy(dtype=np.float64), key, alpha)
     out["p_adjusted"] = result.p_adjusted
     out["significant"] = result.reject
-    out["correction"] = key
+    out["correction"] = key.value
     return out
 
 

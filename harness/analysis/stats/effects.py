@@ -70,13 +70,21 @@ def bootstrap_ci(
     return ConfidenceInterval(float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
-def win_tie_loss(baseline_scores: ArrayLike, system_scores: ArrayLike, tie_tolerance: float = 0.0) -> dict[str, int]:
-    """Per-query tally from the system's point of view: a win is ``system - baseline > tie_tolerance``, a loss is
-    ``baseline - system > tie_tolerance``, anything closer is a tie."""
-    base, system = as_pair(baseline_scores, system_scores, min_n=0)
+def outcome(delta: ArrayLike, tie_tolerance: float = 0.0) -> np.ndarray:
+    """The win/tie/loss rule, per query from the system's point of view: ``"win"`` where ``delta = system - baseline
+    > tie_tolerance``, ``"loss"`` where ``delta < -tie_tolerance``, ``"tie"`` otherwise."""
     if not (tie_tolerance >= 0.0 and math.isfinite(tie_tolerance)):
         raise ValueError(f"tie_tolerance must be a finite number >= 0, got {tie_tolerance}")
-    d = system - base
-    wins = int((d > tie_tolerance).sum())
-    losses = int((d < -tie_tolerance).sum())
-    return {"wins": wins, "ties": int(d.size) - wins - losses, "losses": losses}
+    d = np.asarray(delta, dtype=float)
+    return np.where(d > tie_tolerance, "win", np.where(d < -tie_tolerance, "loss", "tie"))
+
+
+def win_tie_loss(baseline_scores: ArrayLike, system_scores: ArrayLike, tie_tolerance: float = 0.0) -> dict[str, int]:
+    """Per-query tally of :func:`outcome` from the system's point of view."""
+    base, system = as_pair(baseline_scores, system_scores, min_n=0)
+    kinds = outcome(system - base, tie_tolerance)
+    return {
+        "wins": int((kinds == "win").sum()),
+        "ties": int((kinds == "tie").sum()),
+        "losses": int((kinds == "loss").sum()),
+    }

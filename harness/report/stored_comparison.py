@@ -1,0 +1,177 @@
+"""The stored comparison of a suite (``<results>/compare/<suite>/``): gathering its inputs from the store, computing it
+(harness.analysis.suite_comparison, pure), writing its tables, plots and ``compare.json`` under a manifest, reading it
+back, and telling whether it still matches the stored evaluations.
+
+Reading never builds anything: the inputs are the stored evaluation, the datasets' queries, judgments and documents,
+and, for the BM25 query features, a stored run of the suite's BM25 system. No index is opened and no JVM started.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from harness.analysis import plots
+from harness.analysis.features import BM25Scores, bm25_from_run, dataset_features
+from harness.analysis.suite_comparison import SuiteComparison, compare_suite
+from harness.store import MANIFEST, Damaged, Store, atomic_write, check_manifest, write_json, write_manifest
+from harness.suite.config import Suite
+from harness.suite.results import Results
+
+log = logging.getLogger("irh")
+
+SUMMARY = "compare.json"
+FORMATS = ("png", "svg")  # the stored plots; the LaTeX export draws the same plots as PDF
+
+
+def directory(store: Store, suite: Suite) -> Path:
+    return store.root / "compare" / suite.name
+
+
+# ---------------------------------------------------------------- computing from the store
+def compare_stored(
+    suite: Suite, results: Results, store: Store, baselines: list[str] | None = None, metric: str | None = None
+) -> SuiteComparison:
+    """The suite's comparison from its stored evaluation, with the query features of every compared dataset."""
+    chosen = list(baselines or ([suite.baseline] if suite.baseline else []))
+    features = {}
+    for ds in suite.datasets:
+        if not any((ds.name, b) in results.info for b in chosen):
+            continue
+        log.info("compare: query features of %s", ds.name)
+        bm25 = bm25_scores(suite, ds.name, results, store, chosen)
+        texts = ds.doc_texts if ds.has_docs() else (lambda ids: {})
+        no_docs = None if ds.has_docs() else f"{ds.irds_id} has no documents offline"
+        features[ds.name] = dataset_features(ds.queries(), ds.qrels(), texts, bm25, no_docs)
+    return compare_suite(suite, results, baselines, metric, features=features)
+
+
+def bm25_scores(suite: Suite, dataset: str, results: Results, store: Store, baselines: list[str]) -> BM25Scores | None:
+    """BM25 scores of the relevant documents from the stored run of the suite's BM25 system (kind ``bm25``, or a
+    retriever named or labelled BM25; the baselines first): known for the run's top k. None without such a run."""
+    stored = [s for s in suite.systems if (dataset, s.name) in results.info]
+    stored.sort(key=lambda s: s.name not in baselines)  # stable: baselines first, then suite order
+    for spec in stored:
+        named = spec.role == "retriever" and "bm25" in f"{spec.name} {spec.label or ''}".lower()
+        if spec.kind == "bm25" or named:
+            info = results.info[(dataset, spec.name)]
+            source = (
+                f"scores in the stored run of system {spec.name!r} ({spec.label or spec.name}, top {info['depth']}); "
+                "n/a when no relevant document is in that run"
+            )
+            return bm25_from_run(store.load_run(info["run_key"]).scores, source)
+    return None
+
+
+# ---------------------------------------------------------------- writing
+def save_comparison(cmp: SuiteComparison, out_dir: Path, with_plots: bool = True) -> dict[str, Any]:
+    """Write the tables (parquet + CSV), the plots (PNG + SVG) and ``compare.json`` under ``out_dir``, then its
+    manifest (what readers check); returns the JSON."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MANIFEST).unlink(missing_ok=True)  # until the new manifest is written, the folder is incomplete
+    files = {}
+    for name, df in cmp.tables().items():
+        for fmt in ("parquet", "csv"):
+            _write_table(df, out_dir / f"{name}.{fmt}")
+            files[f"{name}.{fmt}"] = f"{name}.{fmt}"
+    stored_plots = []
+    if with_plots:
+        for spec in plots.plot_specs(cmp):
+            fig = plots.figure(spec, cmp.labels, cmp.settings["tie_tolerance"])
+            paths = save_figure(fig, out_dir / "plots" / spec.name, FORMATS)
+            stored_plots.append(
+                {"kind": spec.kind, "dataset": spec.dataset, "metric": spec.metric, "baseline": spec.baseline}
+                | {"files": [f"plots/{p.name}" for p in paths]}  # relative to the comparison's folder
+            )
+    files[SUMMARY] = SUMMARY
+    summary = cmp.to_json() | {"dir": str(out_dir), "files": files, "plots": stored_plots}
+    write_json(out_dir / SUMMARY, summary)
+    write_manifest(out_dir)
+    return summary
+
+
+def save_figure(fig: Figure, stem: Path, formats: tuple[str, ...]) -> list[Path]:
+    """Write ``stem.<fmt>`` for each format; returns the paths."""
+    FigureCanvasAgg(fig)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        metadata = {"Date": None} if fmt == "svg" else {"CreationDate": None} if fmt == "pdf" else None
+        atomic_write(
+            path, lambda tmp, fmt=fmt, metadata=metadata: fig.savefig(
+                tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata
+            ),
+        )  # fmt: skip  # tight: text reaching past the axes (point labels, notes) is not cut off
+        fig.set_layout_engine("none")  # keep the positions laid out for the first format; do not solve again
+        paths.append(path)
+    return paths
+
+
+def _write_table(df: pd.DataFrame, path: Path) -> None:
+    df = df.copy()
+    for col in df.columns:  # parquet/CSV want scalars: lists (pipelines) as " > "-joined text
+        if df[col].dtype == object and df[col].map(lambda v: isinstance(v, list)).any():
+            df[col] = df[col].map(lambda v: " > ".join(v) if isinstance(v, list) else v)
+    if path.suffix == ".parquet":
+        atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
+    else:
+        atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+
+
+# ---------------------------------------------------------------- reading
+def read_summary(out_dir: Path) -> dict[str, Any]:
+    return json.loads((out_dir / SUMMARY).read_text())
+
+
+def read_comparison(out_dir: Path) -> SuiteComparison:
+    """The stored comparison as computed (tables from parquet, the rest from ``compare.json``)."""
+    s = read_summary(out_dir)
+    tables = {attr: pd.read_parquet(out_dir / f"{name}.parquet") for name, attr in SuiteComparison.TABLES.items()}
+    return SuiteComparison(
+        suite=s["suite"], settings=s["settings"], baselines=s["baselines"], metric=s["metric"], labels=s["labels"],
+        datasets=s["datasets"], **tables,
+        missing=[(m["dataset"], m["system"]) for m in s["missing"]],
+        skipped=[(m["dataset"], m["system"], m["reason"]) for m in s["skipped"]], notes=s["notes"],
+    )  # fmt: skip
+
+
+def stale_reason(out_dir: Path, suite: Suite, results: Results) -> str | None:
+    """Why the stored comparison cannot be used for this suite's report, or None when it matches the stored
+    evaluations and the suite's significance settings."""
+    path = out_dir / SUMMARY
+    if not path.exists():
+        return "no stored comparison"
+    try:  # derived from the checked evaluations alone, so a damaged one is recomputed rather than refused
+        check_manifest(out_dir, "stored comparison")
+    except Damaged as e:
+        return e.problem
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        return f"stored comparison unreadable ({e})"
+    settings, sig = summary.get("settings", {}), suite.significance
+    for name in ("test", "correction", "alpha", "tie_tolerance", "n_permutations"):
+        want, have = getattr(sig, name), settings.get(name)
+        if have != want:
+            return f"stored comparison used {name} = {have!r}, the suite says {str(want)!r}"
+    stored = {(r["dataset"], r["system"], r["metric"]): r["value"] for r in summary.get("means", [])}
+    current = {(r.dataset, r.system, r.metric): float(r.value) for r in results.means().itertuples(index=False)}
+    if stored.keys() != current.keys() or any(
+        stored[k] is None or abs(stored[k] - v) > 1e-12 for k, v in current.items()
+    ):
+        return "stored comparison does not match the stored evaluations (runs added or changed since)"
+    if not summary.get("plots"):
+        return "stored comparison has no plots"
+    for p in summary["plots"]:
+        if not all((out_dir / f).exists() for f in p["files"]):
+            return "a stored plot file is missing"
+    if not (out_dir / "comparisons.parquet").exists():
+        return "comparisons.parquet is missing"
+    return None
