@@ -160,17 +160,23 @@ def test_reads_work_without_model_and_java(copy, tiny_models: dict[str, Path], t
     assert _without(store, "compare/", "evals/") == before
 
 
-def test_show_and_eval_without_the_dataset(copy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stored runs show even when their dataset cannot be loaded now: the evaluations are stored."""
+def test_show_and_eval_without_the_dataset(copy, tmp_path: Path) -> None:
+    """Stored runs show even when their dataset cannot be loaded now (a fresh process whose ir_datasets home is
+    empty): the evaluations and judged-query counts are stored."""
     store, suite, numbers = copy
     empty = tmp_path / "empty-irds-home"
     empty.mkdir()
-    monkeypatch.setenv("IR_DATASETS_HOME", str(empty))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "IR_DATASETS_HOME": str(empty)}
     for command in ("show", "eval"):
-        rc, out, err = _irh(store, command, str(suite))
-        assert rc == 0, err
-        assert "skipped" not in out and "missing" not in out
-        assert f"{numbers['cranfield']['bm25']['AP@1000']:.4f}" in out
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "--results", str(store), command, str(suite)],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "skipped" not in done.stdout and "missing" not in done.stdout
+        assert "cranfield (cranfield): 225 judged queries" in done.stdout
+        assert f"{numbers['cranfield']['bm25']['AP@1000']:.4f}" in done.stdout
+    assert not any(empty.iterdir())  # nothing was fetched or laid out
 
 
 def test_a_changed_entry_reads_as_changed_not_as_old_numbers(copy, tmp_path: Path, no_systems) -> None:
