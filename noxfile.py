@@ -144,7 +144,7 @@ def report(session: nox.Session) -> None:
 @nox.session
 def perf(session: nox.Session) -> None:
     """Timings written to results/perf/*.json."""
-    install(session, llms=True)
+    install(session, extras="test,perf", llms=True)
     env = offline_data(session)
     for script in sorted(Path("benchmarks").glob("perf_*.py")):
         session.run("python", str(script), env=env)

@@ -64,7 +64,7 @@ def main() -> None:
             for side in ("ours", "bare") if round_ % 2 == 0 else ("bare", "ours"):
                 if side == "ours":
                     start = time.perf_counter()
-                    our_run = system.retrieve(ds, K)
+                    our_run = system.retrieve(ds, K).run
                     seconds = time.perf_counter() - start
                     if round_:
                         ours.append(seconds)
@@ -91,7 +91,7 @@ def main() -> None:
 
     # evaluation time: every BM25 run above and the twelve imported TREC DL runs
     eval_times = {}
-    runs = [(DatasetRef(n, DATASETS[n]), system.retrieve(DatasetRef(n, DATASETS[n]), K)) for n in args.datasets]
+    runs = [(DatasetRef(n, DATASETS[n]), system.retrieve(DatasetRef(n, DATASETS[n]), K).run) for n in args.datasets]
     for year, irds_id in (
         ("dl19", "msmarco-passage/trec-dl-2019/judged"),
         ("dl20", "msmarco-passage/trec-dl-2020/judged"),

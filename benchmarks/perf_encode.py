@@ -1,4 +1,4 @@
-"""Docs/s of our dense encoder (systems.dense.DenseEncoder; torch fp32, and ONNX Runtime int8 with ``--int8``) vs
+"""Docs/s of our dense encoder (DenseEncoder in systems.dense_encoder; torch fp32, ONNX Runtime int8 with ``--int8``) vs
 sentence-transformers on the same model, texts and batch size, side by side in one process; also checks that the
 embeddings agree (int8: how far they move).
 
@@ -28,7 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 from harness.data.datasets import DatasetRef
 from harness.models.resolve import resolve_model
-from systems.dense import DenseConfig, DenseEncoder
+from systems.dense import DenseConfig
+from systems.dense_encoder import DenseEncoder
 
 
 def first_texts(irds_id: str, n: int) -> list[str]:

@@ -298,8 +298,7 @@ def cmd_cache_verify(args) -> int:
 def _execution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
-        choices=("loky", "dask", "ray"),
-        default="loky",
+        default="loky",  # the runner checks the name against its BACKENDS
         help="where jobs run: local processes (loky), a Dask cluster or a Ray cluster (store on a shared filesystem)",
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786) or Ray cluster address")

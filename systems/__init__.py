@@ -1,5 +1,6 @@
 """System families, one module each. KINDS maps a suite's ``kind`` to ``module:Class``; adding a family is adding
-a module and a line here."""
+a module and a line here. The harness finds KINDS through the ``irharness.systems`` entry point (pyproject.toml),
+never by importing this package by name."""
 
 KINDS: dict[str, str] = {
     "bm25": "systems.bm25:BM25",

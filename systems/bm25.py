@@ -16,7 +16,7 @@ from harness.core.hashing import digest_value
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
-from harness.system import Retriever
+from harness.system import Retriever, StageResult, System
 
 INDEX_BATCH = 10_000
 SEARCH_CHUNK = 500  # k=1000 batches hold every hit in the JVM at once: search in chunks to bound memory
@@ -33,11 +33,11 @@ class BM25Config:
     stopwords: bool = True  # remove Lucene's English stopwords (Anserini's default)
 
 
-class BM25(Retriever):
+class BM25(System, Retriever):
     kind = "bm25"
     Config = BM25Config
 
-    def retrieve(self, dataset: DatasetRef, k: int) -> Run:
+    def retrieve(self, dataset: DatasetRef, k: int) -> StageResult:
         from harness.core.java import prepare_jvm
 
         prepare_jvm()
@@ -60,7 +60,7 @@ class BM25(Retriever):
                     bar.update(len(qids[chunk]))
         finally:
             searcher.close()
-        return Run(scores)
+        return StageResult(Run(scores))
 
     def _analyzer(self):
         from pyserini.analysis import get_lucene_analyzer

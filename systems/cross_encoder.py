@@ -28,7 +28,7 @@ from harness.core.hashing import digest_value
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.store import write_json
-from harness.system import PositiveInt, Reranker
+from harness.system import PositiveInt, Reranker, StageResult, System, on_accelerator
 
 log = logging.getLogger("irh")
 
@@ -185,9 +185,14 @@ class CrossEncoderConfig:
             raise ValueError("max_length must be ≥ 8 and batch_size ≥ 1")
 
 
-class CrossEncoder(Reranker):
+class CrossEncoder(System, Reranker):
     kind = "cross-encoder"
     Config = CrossEncoderConfig
+    model: Any = None  # loaded on first use
+
+    @classmethod
+    def wants_device(cls, config: Any) -> bool:
+        return on_accelerator(config.device)
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
         return model_unavailable(self.config.model)
@@ -201,11 +206,12 @@ class CrossEncoder(Reranker):
     def load(self) -> None:
         from harness.models.encoding import load_transformers
 
-        if getattr(self, "model", None) is not None:
+        if self.model is not None:
             return
         c = self.config
+        device = self.context.device or c.device  # the accelerator slot this stage holds, if any
         self.ref, self.device, self.tokenizer, self.model = load_transformers(
-            c.model, "AutoModelForSequenceClassification", c.device, c.dtype, self.context.threads
+            c.model, "AutoModelForSequenceClassification", device, c.dtype, self.context.threads
         )
         if self.model.config.num_labels not in (1, 2):
             raise HarnessError(
@@ -255,7 +261,7 @@ class CrossEncoder(Reranker):
         return logits.log_softmax(-1)[:, 1]
 
     # ---------------------------------------------------------------- stage
-    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
+    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> StageResult:
         self.load()
         settings = {k: v for k, v in vars(self.config).items() if k not in ("batch_size", "device")}
         pairs, values, stats = score_candidates(
@@ -268,5 +274,4 @@ class CrossEncoder(Reranker):
             desc=f"{self.kind} {dataset.name}",
         )
         log.info("%s: %d pairs scored, %d cached", self.kind, stats["pairs_scored"], stats["pairs_from_cache"])
-        self.run_metadata = {"rerank": stats}
-        return run_from_pairs(pairs, values)
+        return StageResult(run_from_pairs(pairs, values), {"rerank": stats})

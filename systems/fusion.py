@@ -14,7 +14,12 @@ from typing import Literal
 from harness.core.errors import HarnessError
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
-from harness.system import Fusion, NonNegativeInt
+from harness.system import Fusion, NonNegativeInt, StageResult, System
+
+
+def check_weights(weights: tuple[float, ...] | None, inputs: tuple[str, ...]) -> None:
+    if weights is not None and len(weights) != len(inputs):
+        raise HarnessError(f"{len(weights)} weights for {len(inputs)} inputs", field="weights")
 
 
 def _weights(weights: tuple[float, ...] | None, n: int) -> tuple[float, ...]:
@@ -31,12 +36,17 @@ class RRFConfig:
     weights: tuple[float, ...] | None = None  # one per input, in the order of `inputs`
 
 
-class RRF(Fusion):
+class RRF(System, Fusion):
     kind = "rrf"
     Config = RRFConfig
+    dataset_parts = ()  # reads only its input runs
 
-    def fuse(self, dataset: DatasetRef, runs: list[Run]) -> Run:
-        return rrf(runs, self.config.rrf_k, self.config.weights)
+    @classmethod
+    def check_inputs(cls, config: RRFConfig, inputs: tuple[str, ...]) -> None:
+        check_weights(config.weights, inputs)
+
+    def fuse(self, dataset: DatasetRef, runs: list[Run]) -> StageResult:
+        return StageResult(rrf(runs, self.config.rrf_k, self.config.weights))
 
 
 def rrf(runs: list[Run], k: int = 60, weights: tuple[float, ...] | None = None) -> Run:
@@ -56,12 +66,17 @@ class ScoreFusionConfig:
     weights: tuple[float, ...] | None = None  # one per input, in the order of `inputs`
 
 
-class ScoreFusion(Fusion):
+class ScoreFusion(System, Fusion):
     kind = "score-fusion"
     Config = ScoreFusionConfig
+    dataset_parts = ()  # reads only its input runs
 
-    def fuse(self, dataset: DatasetRef, runs: list[Run]) -> Run:
-        return score_fusion(runs, self.config.normalization, self.config.weights)
+    @classmethod
+    def check_inputs(cls, config: ScoreFusionConfig, inputs: tuple[str, ...]) -> None:
+        check_weights(config.weights, inputs)
+
+    def fuse(self, dataset: DatasetRef, runs: list[Run]) -> StageResult:
+        return StageResult(score_fusion(runs, self.config.normalization, self.config.weights))
 
 
 def normalize(scores: dict[str, float], method: str) -> dict[str, float]:

@@ -8,7 +8,7 @@ from harness.core.errors import HarnessError
 from harness.core.hashing import digest_file
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
-from harness.system import FilePath, Retriever
+from harness.system import FilePath, Retriever, StageResult, System
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class RunFileConfig:
     paths: dict[str, FilePath]
 
 
-class RunFile(Retriever):
+class RunFile(System, Retriever):
     kind = "run-file"
     Config = RunFileConfig
     dataset_parts = ("queries",)
@@ -39,14 +39,14 @@ class RunFile(Retriever):
             raise HarnessError("run file is not a regular file (a directory, device or pipe)", file=path.shown)
         return {"run_file": digest_file(path.resolved)}
 
-    def retrieve(self, dataset: DatasetRef, k: int) -> Run:
+    def retrieve(self, dataset: DatasetRef, k: int) -> StageResult:
         path = self._path(dataset)
         run = Run.read_trec(path.resolved, shown=path.shown)
         if not len(run):
             # an import that ranks nothing is a mistake (wrong or truncated file), never a row of zeros
             raise HarnessError("run file has no rankings (empty)", file=path.shown)
         run.validate(dataset.queries().keys(), source=path.shown)
-        return run.top(k)
+        return StageResult(run.top(k))
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class ScoredDocsConfig:
     pass
 
 
-class ScoredDocs(Retriever):
+class ScoredDocs(System, Retriever):
     """The candidate run a dataset ships (ir_datasets ``scoreddocs``, e.g. the official TREC DL top-1000)."""
 
     kind = "scoreddocs"
@@ -64,7 +64,7 @@ class ScoredDocs(Retriever):
     def applies_to(self, dataset: DatasetRef) -> str | None:
         return None if dataset.has_scoreddocs() else f"{dataset.irds_id} has no scoreddocs"
 
-    def retrieve(self, dataset: DatasetRef, k: int) -> Run:
+    def retrieve(self, dataset: DatasetRef, k: int) -> StageResult:
         run = dataset.scoreddocs()
         run.validate(dataset.queries().keys(), source=f"{dataset.irds_id} scoreddocs")
-        return run.top(k)
+        return StageResult(run.top(k))

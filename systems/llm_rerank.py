@@ -23,14 +23,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from harness.core.hashing import digest_file
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
-from harness.system import PositiveInt, Reranker
+from harness.system import PositiveInt, Reranker, StageResult, System, on_accelerator
 from systems.cross_encoder import ScoreCache, candidate_pairs, model_unavailable, run_from_pairs, score_candidates
 
 log = logging.getLogger("irh")
@@ -71,9 +71,14 @@ class ListwiseConfig(LLMConfig):
             raise ValueError("window must be ≥ 2 and 1 ≤ step ≤ window")
 
 
-class _LLMReranker(Reranker):
+class _LLMReranker(System, Reranker):
     prompt_kind: str
     load_seconds: float = 0.0  # set when backend() loads the model; stays 0 for an injected backend
+    _backend: Any = None  # loaded on first use (tests inject one)
+
+    @classmethod
+    def wants_device(cls, config: LLMConfig) -> bool:
+        return on_accelerator(config.device)
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
         return None if self.config.backend == "openai" else model_unavailable(self.config.model)
@@ -100,7 +105,7 @@ class _LLMReranker(Reranker):
         return out
 
     def backend(self):
-        if getattr(self, "_backend", None) is None:
+        if self._backend is None:
             from systems.llm.backends import LlamaCppBackend, OpenAIBackend, TransformersBackend
 
             c = self.config
@@ -110,8 +115,9 @@ class _LLMReranker(Reranker):
             elif c.backend == "llama-cpp":
                 self._backend = LlamaCppBackend(c.model, self.context.threads)
             else:
+                device = self.context.device or c.device  # the accelerator slot this stage holds, if any
                 self._backend = TransformersBackend(
-                    c.model, self.context.artifacts_dir, c.device, c.dtype, self.context.threads
+                    c.model, self.context.artifacts_dir, device, c.dtype, self.context.threads
                 )
             self.load_seconds = time.perf_counter() - start
         return self._backend
@@ -131,7 +137,7 @@ class LLMPointwise(_LLMReranker):
     Config = PointwiseConfig
     prompt_kind = "pointwise"
 
-    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
+    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> StageResult:
         from systems.llm.prompts import fingerprint, pointwise_messages
 
         backend = self.backend()
@@ -154,11 +160,11 @@ class LLMPointwise(_LLMReranker):
             json.dumps({"qid": qid, "docid": did, "logp_yes": yes, "logp_no": no})
             for (qid, did), (yes, no) in zip(pairs, values, strict=True)
         ]
-        self.run_metadata = {"rerank": stats, "llm": self._model_metadata()}
+        metadata = {"rerank": stats, "llm": self._model_metadata()}
         if hasattr(backend, "not_in_top_logprobs"):
-            self.run_metadata["llm"]["answers_not_in_top_logprobs"] = backend.not_in_top_logprobs
-        self.run_files = {"llm_pointwise.jsonl": "\n".join(audit) + "\n"}
-        return run_from_pairs(pairs, [yes - no for yes, no in values])
+            metadata["llm"]["answers_not_in_top_logprobs"] = backend.not_in_top_logprobs
+        run = run_from_pairs(pairs, [yes - no for yes, no in values])
+        return StageResult(run, metadata, {"llm_pointwise.jsonl": "\n".join(audit) + "\n"})
 
 
 def window_spans(n: int, window: int, step: int) -> list[tuple[int, int]]:
@@ -180,7 +186,7 @@ class LLMListwise(_LLMReranker):
     Config = ListwiseConfig
     prompt_kind = "listwise"
 
-    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
+    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> StageResult:
         from tqdm import tqdm
 
         from systems.llm.permutation import REPAIR_KINDS, parse_permutation
@@ -241,7 +247,7 @@ class LLMListwise(_LLMReranker):
         seconds = time.perf_counter() - start_time
         generated = windows - from_cache
         answers.close()
-        self.run_metadata = {
+        metadata = {
             "rerank": {
                 "windows": windows,
                 "windows_from_cache": from_cache,
@@ -261,5 +267,4 @@ class LLMListwise(_LLMReranker):
             "llm": self._model_metadata(),
         }
         log.info("%s: %d windows, %d needed repairs %s", self.kind, windows, windows - clean, dict(repairs))
-        self.run_files = {"llm_listwise.jsonl": "\n".join(audit) + "\n"}
-        return Run(scores)
+        return StageResult(Run(scores), metadata, {"llm_listwise.jsonl": "\n".join(audit) + "\n"})

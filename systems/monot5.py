@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from harness.core.errors import HarnessError
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
-from harness.system import PositiveInt, Reranker
+from harness.system import PositiveInt, Reranker, StageResult, System, on_accelerator
 from systems.cross_encoder import model_unavailable, run_from_pairs, score_candidates
 
 PREFIX = "Query: {query} Document:"
@@ -31,9 +31,14 @@ class MonoT5Config:
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
 
-class MonoT5(Reranker):
+class MonoT5(System, Reranker):
     kind = "monot5"
     Config = MonoT5Config
+    model: Any = None  # loaded on first use
+
+    @classmethod
+    def wants_device(cls, config: Any) -> bool:
+        return on_accelerator(config.device)
 
     def applies_to(self, dataset: DatasetRef) -> str | None:
         return model_unavailable(self.config.model)
@@ -46,11 +51,12 @@ class MonoT5(Reranker):
     def load(self) -> None:
         from harness.models.encoding import load_transformers
 
-        if getattr(self, "model", None) is not None:
+        if self.model is not None:
             return
         c = self.config
+        device = self.context.device or c.device  # the accelerator slot this stage holds, if any
         self.ref, self.device, self.tokenizer, self.model = load_transformers(
-            c.model, "AutoModelForSeq2SeqLM", c.device, c.dtype, self.context.threads
+            c.model, "AutoModelForSeq2SeqLM", device, c.dtype, self.context.threads
         )
         self.token_ids = [self._first_id(self.config.true_word), self._first_id(self.config.false_word)]
         if self.token_ids[0] == self.token_ids[1]:
@@ -98,7 +104,7 @@ class MonoT5(Reranker):
                 out[rows] = logits.float().log_softmax(-1)[:, 0].cpu().numpy()
         return out
 
-    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
+    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> StageResult:
         self.load()
         settings = {k: v for k, v in vars(self.config).items() if k not in ("batch_size", "device")}
         pairs, values, stats = score_candidates(
@@ -108,5 +114,4 @@ class MonoT5(Reranker):
             {"scorer": "monot5", "model": self.ref.digest, "settings": settings, "template": PREFIX + SUFFIX},
             lambda queries, docs: [float(s) for s in self.score_texts(queries, docs)],
         )
-        self.run_metadata = {"rerank": stats}
-        return run_from_pairs(pairs, values)
+        return StageResult(run_from_pairs(pairs, values), {"rerank": stats})

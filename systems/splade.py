@@ -24,7 +24,7 @@ from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.models.encoding import ArrayCache, select_device, select_dtype, sorted_batches
 from harness.models.resolve import ModelRef, resolve_model
-from harness.system import PositiveInt, Retriever
+from harness.system import PositiveInt, Retriever, StageResult, System, on_accelerator
 from systems import splade_index
 from systems.splade_index import SparseVectors
 
@@ -57,13 +57,13 @@ class SpladeConfig:
             raise ValueError("backend 'lucene' needs integer weights: set quantize (e.g. 100)")
 
 
-class Splade(Retriever):
+class Splade(System, Retriever):
     kind = "splade"
     Config = SpladeConfig
 
-    def __init__(self, config: SpladeConfig, context):
-        super().__init__(config, context)
-        self.run_metadata: dict[str, Any] = {}
+    @classmethod
+    def wants_device(cls, config: SpladeConfig) -> bool:
+        return on_accelerator(config.device)
 
     @cached_property
     def model(self) -> ModelRef:
@@ -115,7 +115,7 @@ class Splade(Retriever):
         return vectors, computed
 
     # ---------------------------------------------------------------- retrieval
-    def retrieve(self, dataset: DatasetRef, k: int) -> Run:
+    def retrieve(self, dataset: DatasetRef, k: int) -> StageResult:
         c = self.config
         encoder = self.encoder  # loaded outside corpus_work: the queries need it whether or not docs are cached
         with self.corpus_work():
@@ -139,7 +139,7 @@ class Splade(Retriever):
                 )
             scores = splade_index.search_lucene(index, qqueries, k, self.context.threads)
         search_seconds = time.perf_counter() - start
-        self.run_metadata = {
+        metadata = {
             "backend": c.backend,
             "docs": len(docs),
             "docs_encoded": len(docs) if computed else 0,
@@ -151,7 +151,7 @@ class Splade(Retriever):
             "avg_terms_per_query": round(qqueries.mean_nnz(), 2),
             "avg_doc_terms_float": round(docs.mean_nnz(), 2),
         }
-        return Run(scores)
+        return StageResult(Run(scores), metadata)
 
 
 # ---------------------------------------------------------------- the encoder

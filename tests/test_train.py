@@ -267,7 +267,8 @@ class Docs:
 
 
 def test_tiny_colbert_saves_the_colbertv2_layout_and_retrieves(store: Store, tmp_path: Path) -> None:
-    from systems.colbert import ColBERT, ColBERTConfig, ColBERTEncoder, ColBERTEncoderConfig
+    from systems.colbert import ColBERT, ColBERTConfig
+    from systems.colbert_encoder import ColBERTEncoder, ColBERTEncoderConfig
     from systems.colbert_index import maxsim
 
     path = variant(
@@ -309,7 +310,7 @@ def test_tiny_colbert_saves_the_colbertv2_layout_and_retrieves(store: Store, tmp
     # full retrieval through the compressed index over the training documents: the memorised positives come first
     corpus = Docs(data)
     system = ColBERT(ColBERTConfig(model=str(model_dir), n_centroids=64), Context(tmp_path / "art"))
-    run = system.retrieve(corpus, k=10)
+    run = system.retrieve(corpus, k=10).run
     assert set(run.scores) == set(data.queries)
     found = [any(d in ex.positives for d, _ in run.ranked(ex.qid)[:10]) for ex in data.examples]
     assert sum(found) >= 6, found

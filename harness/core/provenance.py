@@ -16,7 +16,6 @@ LIBRARIES = (
     "ir_datasets",
     "ir-measures",
     "pytrec-eval-terrier",
-    "ranx",
     "torch",
     "transformers",
     "numpy",

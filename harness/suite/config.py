@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +39,7 @@ from harness.core.hashing import digest_value
 from harness.core.measures import parse_metric
 from harness.core.significance import Correction, Test
 from harness.data.datasets import DatasetRef, check_dataset_id, default_excludes_self_matches
+from harness.suite.toml_fields import TomlFields, read_toml
 from harness.system import NonNegativeFloat, PositiveInt, build_config, system_class, validated
 
 STAGE_KEYS = ("kind", "first_stage", "depth", "inputs", "k", "datasets", "label")
@@ -88,18 +88,15 @@ class Regression:
 
 
 @dataclass(frozen=True)
-class Suite:
-    name: str
-    path: Path
-    description: str
+class Pipeline:
+    """Systems run over datasets and the measures they are evaluated by: all that planning, running and evaluating
+    need. A suite is a pipeline read from a file, with a name and its reporting settings; training runs its own
+    systems as a bare pipeline."""
+
     datasets: tuple[DatasetRef, ...]
     systems: tuple[SystemSpec, ...]  # in dependency order: upstream systems first
-    metrics: tuple[str, ...]
-    dataset_metrics: dict[str, tuple[str, ...]]
-    baseline: str | None
-    significance: Significance
-    regression: Regression
-    digest: str
+    metrics: tuple[str, ...] = ()  # canonical measure names
+    dataset_metrics: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def metrics_for(self, dataset: str) -> tuple[str, ...]:
         return self.dataset_metrics.get(dataset, self.metrics)
@@ -111,93 +108,18 @@ class Suite:
         return next(d for d in self.datasets if d.name == name)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Suite(Pipeline):
+    name: str
+    path: Path
+    description: str
+    baseline: str | None
+    significance: Significance
+    regression: Regression
+    digest: str
+
+
 # ---------------------------------------------------------------- parsing
-class _Fields:
-    """Reads typed values out of a TOML table, raising errors that point at the file and line."""
-
-    def __init__(self, path: Path, text: str):
-        self.path = path
-        self.lines = text.splitlines()
-
-    def error(self, message: str, field: str) -> HarnessError:
-        return HarnessError(message, file=str(self.path), field=field, line=self.line_of(field))
-
-    def line_of(self, field: str) -> int | None:
-        """Best-effort line of a dotted field: the key inside its [table], or the table header."""
-        parts = field.split(".")
-        table, key = parts[:-1], parts[-1]
-        key = re.sub(r"\[\d+\]$", "", key)
-        start = 0
-        if table:
-            header = re.compile(r"^\s*\[+\s*" + r"\s*\.\s*".join(_key(p) for p in table) + r"\s*\]+")
-            start = next((i for i, ln in enumerate(self.lines) if header.match(ln)), None)
-            if start is None:  # an inline table (paths = { x = ... }): the line of its key
-                return self.line_of(".".join(table))
-        key_re = re.compile(r"^\s*" + _key(key) + r"\s*=")
-        header_re = re.compile(r"^\s*\[" + _key(key) + r"[\].]")
-        for i in range(start, len(self.lines)):
-            if i > start and table and self.lines[i].lstrip().startswith("["):
-                break
-            if key_re.match(self.lines[i]) or header_re.match(self.lines[i]):
-                return i + 1
-        return start + 1 if table else None
-
-    def check_keys(self, table: dict, allowed: tuple[str, ...], prefix: str) -> None:
-        for key in table:
-            if key not in allowed:
-                where = f"{prefix}.{key}" if prefix else key
-                raise self.error(f"unknown key (allowed: {', '.join(allowed)})", where)
-
-    def get(self, table: dict, key: str, kind: type | tuple, prefix: str, default: Any = ...) -> Any:
-        where = f"{prefix}.{key}" if prefix else key
-        if key not in table:
-            if default is ...:
-                raise self.error("required key is missing", where)
-            return default
-        value = table[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if not ok:
-            names = " or ".join(k.__name__ for k in kinds)
-            raise self.error(f"expected {names}, got {type(value).__name__} {value!r}", where)
-        return value
-
-    def str_list(self, table: dict, key: str, prefix: str, default: Any = ...) -> tuple[str, ...] | None:
-        value = self.get(table, key, list, prefix, default)
-        if value is None or value is default:
-            return value
-        for i, v in enumerate(value):
-            if not isinstance(v, str):
-                raise self.error(f"expected a list of strings, item {i} is {v!r}", f"{prefix}.{key}".lstrip("."))
-        return tuple(value)
-
-
-def _key(part: str) -> str:
-    """A TOML key as a regex: bare, or quoted (\"my bm25\")."""
-    return r"[\"']?" + re.escape(part) + r"[\"']?"
-
-
-def read_toml(path: Path, what: str) -> tuple[dict, _Fields]:
-    """The parsed TOML file and a field reader over it; a missing, unreadable or malformed file is a one-line error."""
-    if not path.exists():
-        raise HarnessError(f"{what} not found", file=str(path))
-    if not path.is_file():
-        raise HarnessError(f"{what} is not a regular file (a directory, device or pipe)", file=str(path))
-    try:
-        text = path.read_bytes().decode("utf-8-sig")  # a BOM some editors write is not part of the TOML
-    except UnicodeDecodeError as e:
-        message = f"{what} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}; a binary file?)"
-        raise HarnessError(message, file=str(path)) from None
-    except OSError as e:
-        raise HarnessError(f"{what} cannot be read: {e.strerror}", file=str(path)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        m = re.search(r"line (\d+)", str(e))
-        raise HarnessError(f"malformed TOML: {e}", file=str(path), line=int(m.group(1)) if m else None) from None
-    return data, _Fields(path, text)
-
-
 def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str | None = None) -> Suite:
     path = Path(path)
     data, f = read_toml(path, "suite file")
@@ -236,10 +158,10 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
 
     specs = {}
     for sys_name, table in f.get(data, "systems", dict, "").items():
-        specs[sys_name] = _system(f, sys_name, table, {d.name for d in datasets})
+        specs[sys_name] = system_spec(f, sys_name, table, {d.name for d in datasets})
     if not specs:
         raise f.error("a suite needs at least one system", "systems")
-    ordered = _dependency_order(f, specs)
+    ordered = dependency_order(f, specs)
     _check_labels(f, specs)
 
     baseline = f.get(data, "baseline", str, "", None)
@@ -262,7 +184,7 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
     )
 
 
-def _metrics(f: _Fields, names: tuple[str, ...], where: str) -> tuple[str, ...]:
+def _metrics(f: TomlFields, names: tuple[str, ...], where: str) -> tuple[str, ...]:
     out: list[str] = []
     for i, n in enumerate(names):
         try:
@@ -276,7 +198,7 @@ def _metrics(f: _Fields, names: tuple[str, ...], where: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _system(f: _Fields, name: str, table: Any, dataset_names: set[str]) -> SystemSpec:
+def system_spec(f: TomlFields, name: str, table: Any, dataset_names: set[str]) -> SystemSpec:
     prefix = f"systems.{name}"
     if not isinstance(table, dict):
         raise f.error("expected a table", prefix)
@@ -308,9 +230,10 @@ def _system(f: _Fields, name: str, table: Any, dataset_names: set[str]) -> Syste
         raise f.error("fusion needs at least two inputs", f"{prefix}.inputs")
     if cls.role != "fusion" and inputs:
         raise f.error(f"only fusion takes inputs (kind {kind!r} is a {cls.role})", f"{prefix}.inputs")
-    weights = getattr(config, "weights", None)
-    if weights is not None and len(weights) != len(inputs):
-        raise f.error(f"{len(weights)} weights for {len(inputs)} inputs", f"{prefix}.weights")
+    try:
+        cls.check_inputs(config, tuple(inputs))
+    except HarnessError as e:
+        raise f.error(e.message, f"{prefix}.{e.field}" if e.field else prefix) from None
     for d in only or ():
         if d not in dataset_names:
             raise f.error(f"dataset {d!r} is not in this suite", f"{prefix}.datasets")
@@ -318,7 +241,7 @@ def _system(f: _Fields, name: str, table: Any, dataset_names: set[str]) -> Syste
     return _validated(f, SystemSpec, {**values, "inputs": tuple(inputs), "datasets": only, "label": label}, prefix)
 
 
-def _dependency_order(f: _Fields, specs: dict[str, SystemSpec]) -> list[SystemSpec]:
+def dependency_order(f: TomlFields, specs: dict[str, SystemSpec]) -> list[SystemSpec]:
     ordered: list[SystemSpec] = []
     state: dict[str, str] = {}
 
@@ -341,7 +264,7 @@ def _dependency_order(f: _Fields, specs: dict[str, SystemSpec]) -> list[SystemSp
     return ordered
 
 
-def _check_labels(f: _Fields, specs: dict[str, SystemSpec]) -> None:
+def _check_labels(f: TomlFields, specs: dict[str, SystemSpec]) -> None:
     """Systems are shown by label (else name) in every table and report: two with one label cannot be told apart."""
     seen: dict[str, str] = {}
     for spec in specs.values():
@@ -352,42 +275,45 @@ def _check_labels(f: _Fields, specs: dict[str, SystemSpec]) -> None:
         seen[shown] = spec.name
 
 
-def _significance(f: _Fields, table: dict) -> Significance:
+def _significance(f: TomlFields, table: dict) -> Significance:
+    """The [significance] table; a key left out takes the dataclass's default (written once, there)."""
     p = "significance"
-    f.check_keys(table, ("test", "correction", "alpha", "n_permutations", "tie_tolerance"), p)
-    values: dict[str, Any] = {}
-    for name, enum, default in (("test", Test, "t-test"), ("correction", Correction, "holm")):
-        written = f.get(table, name, str, p, default)
-        try:
-            values[name] = enum(written)
-        except ValueError:
-            raise f.error(f"unknown {name} {written!r} (known: {', '.join(enum)})", f"{p}.{name}") from None
-    values |= {
-        "alpha": float(f.get(table, "alpha", (int, float), p, 0.05)),
-        "n_permutations": f.get(table, "n_permutations", int, p, 100_000),
-        "tie_tolerance": float(f.get(table, "tie_tolerance", (int, float), p, 0.0)),
+    kinds = {
+        "test": str,
+        "correction": str,
+        "alpha": (int, float),
+        "n_permutations": int,
+        "tie_tolerance": (int, float),
     }
+    f.check_keys(table, tuple(kinds), p)
+    values = {key: f.get(table, key, kind, p) for key, kind in kinds.items() if key in table}
+    for key, enum in (("test", Test), ("correction", Correction)):
+        if key in values:
+            try:
+                values[key] = enum(values[key])
+            except ValueError:
+                raise f.error(f"unknown {key} {values[key]!r} (known: {', '.join(enum)})", f"{p}.{key}") from None
     return _validated(f, Significance, values, p)
 
 
-def _validated(f: _Fields, cls: type, values: dict[str, Any], prefix: str) -> Any:
+def _validated(f: TomlFields, cls: type, values: dict[str, Any], prefix: str) -> Any:
     try:
         return validated(cls, values, prefix)
     except HarnessError as e:
         raise f.error(e.message, e.field or prefix) from None
 
 
-def _regression(f: _Fields, table: dict) -> Regression:
+def _regression(f: TomlFields, table: dict) -> Regression:
     p = "regression"
     f.check_keys(table, ("tolerance", "metrics"), p)
-    tol = float(f.get(table, "tolerance", (int, float), p, 0.005))
+    values: dict[str, Any] = {"tolerance": f.get(table, "tolerance", (int, float), p)} if "tolerance" in table else {}
     written = {}  # metric as written → tolerance
     for metric, value in f.get(table, "metrics", dict, p, {}).items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise f.error(f"expected a number, got {value!r}", f"{p}.metrics.{metric}")
         written[metric] = float(value)
     try:
-        regression = validated(Regression, {"tolerance": tol, "metric_tolerances": written}, p)
+        regression = validated(Regression, {**values, "metric_tolerances": written}, p)
     except HarnessError as e:  # the dataclass field metric_tolerances is the suite's [regression] metrics
         raise f.error(e.message, (e.field or p).replace(f"{p}.metric_tolerances", f"{p}.metrics")) from None
     per_metric = {}

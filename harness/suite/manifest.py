@@ -34,7 +34,7 @@ from harness.core.hashing import digest_value
 from harness.core.provenance import now
 from harness.data.datasets import DatasetRef
 from harness.store import Damaged, Store, file_lock, read_sealed, write_sealed
-from harness.suite.config import Suite, SystemSpec
+from harness.suite.config import Pipeline, Suite, SystemSpec
 from harness.suite.plan import Job, selected
 
 log = logging.getLogger("irh")
@@ -84,7 +84,15 @@ def manifest_path(store: Store, suite_name: str) -> Path:
     return store.root / "manifests" / f"{suite_name}.json"
 
 
-def entry_digest(suite: Suite, dataset: DatasetRef, spec: SystemSpec) -> str:
+def manifest_name(pipeline: Pipeline) -> str:
+    """A suite's name; a pipeline built in code (training's evaluation) is named by the digest of its stages."""
+    if isinstance(pipeline, Suite):
+        return pipeline.name
+    stages = sorted(entry_digest(pipeline, d, s) for d in pipeline.datasets for s in pipeline.systems)
+    return "pipeline-" + digest_value(stages)[:16]
+
+
+def entry_digest(suite: Pipeline, dataset: DatasetRef, spec: SystemSpec) -> str:
     """Digest of what the suite file says about this stage (and, recursively, the stages it consumes)."""
     return digest_value(
         {
@@ -99,7 +107,7 @@ def entry_digest(suite: Suite, dataset: DatasetRef, spec: SystemSpec) -> str:
 
 
 # ---------------------------------------------------------------- recording (irh run)
-def record_jobs(store: Store, suite: Suite, jobs: list[Job]) -> None:
+def record_jobs(store: Store, suite: Pipeline, jobs: list[Job]) -> None:
     """Record the planned jobs whose runs are stored, and the skipped ones, in the suite's manifest."""
     scopes: dict[str, tuple[dict[str, str], dict[str, int]]] = {}
     new: dict[str, StageRecord] = {}
@@ -129,7 +137,8 @@ def record_jobs(store: Store, suite: Suite, jobs: list[Job]) -> None:
         )
     if not new:
         return
-    path = manifest_path(store, suite.name)
+    name = manifest_name(suite)
+    path = manifest_path(store, name)
     with file_lock(path.with_suffix(".lock")):
         try:
             entries = _read(path)
@@ -143,7 +152,7 @@ def record_jobs(store: Store, suite: Suite, jobs: list[Job]) -> None:
             entries[label] = rec
         write_sealed(
             path,
-            {"format": FORMAT, "suite": suite.name, "entries": {k: dataclasses.asdict(v) for k, v in entries.items()}},
+            {"format": FORMAT, "suite": name, "entries": {k: dataclasses.asdict(v) for k, v in entries.items()}},
         )
 
 
@@ -172,9 +181,10 @@ def _read(path: Path) -> dict[str, StageRecord]:
 class Manifests:
     """The store's manifests, read once: this suite's first, the others only when a stage is not found in it."""
 
-    def __init__(self, store: Store, suite: Suite):
+    def __init__(self, store: Store, suite: Pipeline):
         self.store, self.suite = store, suite
-        self.own = _read(manifest_path(store, suite.name))
+        self.own_path = manifest_path(store, manifest_name(suite))
+        self.own = _read(self.own_path)
         self._others: dict[str, StageRecord] | None = None
 
     def find(self, dataset: DatasetRef, spec: SystemSpec) -> Stage:
@@ -195,7 +205,7 @@ class Manifests:
 
     def _other(self, digest: str) -> StageRecord | None:
         if self._others is None:
-            own = manifest_path(self.store, self.suite.name)
+            own = self.own_path
             self._others = {}
             for path in sorted(own.parent.glob("*.json")):
                 if path == own:
@@ -211,7 +221,7 @@ class Manifests:
         return self._others.get(digest)
 
 
-def stages(store: Store, suite: Suite, only: list[str] | None = None) -> Iterator[Stage]:
+def stages(store: Store, suite: Pipeline, only: list[str] | None = None) -> Iterator[Stage]:
     """Every (dataset, system) of the suite, in suite order, as recorded (``only``: DATASET/SYSTEM globs)."""
     wanted = selected(suite, only) if only else None
     manifests = Manifests(store, suite)

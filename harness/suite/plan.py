@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from harness.core.hashing import digest_value
 from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, Store
-from harness.suite.config import Suite, SystemSpec
+from harness.suite.config import Pipeline, SystemSpec
 from harness.system import Context, System, system_class
 
 
@@ -34,11 +34,11 @@ class Job:
         return f"{self.dataset.name}/{self.spec.name}"
 
 
-def make_system(spec: SystemSpec, store: Store, threads: int = 2) -> System:
-    return system_class(spec.kind)(spec.config, Context(store.artifacts_dir, threads))
+def make_system(spec: SystemSpec, store: Store, threads: int = 2, device: str | None = None) -> System:
+    return system_class(spec.kind)(spec.config, Context(store.artifacts_dir, threads, device))
 
 
-def plan(suite: Suite, store: Store, only: list[str] | None = None) -> list[Job]:
+def plan(suite: Pipeline, store: Store, only: list[str] | None = None) -> list[Job]:
     """Jobs in dependency order. ``only`` holds DATASET/SYSTEM glob patterns; upstream stages come along. Stages
     left out are never instantiated, so their models need not be installed."""
     wanted = selected(suite, only) if only else None
@@ -92,7 +92,7 @@ def unavailable(dataset: DatasetRef, system: System) -> str | None:
     return None
 
 
-def selected(suite: Suite, patterns: list[str]) -> set[str]:
+def selected(suite: Pipeline, patterns: list[str]) -> set[str]:
     """DATASET/SYSTEM labels matching the patterns, plus every upstream stage they consume."""
     labels = [f"{d.name}/{s.name}" for d in suite.datasets for s in suite.systems]
     wanted = {label for label in labels if any(fnmatch.fnmatchcase(label, p) for p in patterns)}

@@ -19,7 +19,7 @@ from harness.core.measures import is_depth_limited, parse_metric
 from harness.core.provenance import library_versions, now
 from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, Store
-from harness.suite.config import Suite
+from harness.suite.config import Pipeline
 from harness.suite.manifest import NOT_RUN, StageRecord, stages
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Results:
         return wide.reset_index()
 
 
-def read_results(suite: Suite, store: Store, only: list[str] | None = None) -> Results:
+def read_results(suite: Pipeline, store: Store, only: list[str] | None = None) -> Results:
     """The suite's results as ``irh run`` recorded them (``only``: DATASET/SYSTEM globs)."""
     results, frames = Results(pd.DataFrame()), []
     evaluator = _evaluator_digest()
@@ -123,7 +123,7 @@ def _dataset_data(rec: StageRecord) -> tuple[str | None, str | None]:
 
 
 def _evaluation(
-    suite: Suite, store: Store, ds: DatasetRef, rec: StageRecord, evaluator: str, judgments: dict
+    suite: Pipeline, store: Store, ds: DatasetRef, rec: StageRecord, evaluator: str, judgments: dict
 ) -> tuple[pd.DataFrame, str, dict]:
     """(per-query values, evaluation key, run sidecar): the stored evaluation, else evaluated now and stored."""
     metrics = suite.metrics_for(ds.name)

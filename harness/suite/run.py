@@ -13,18 +13,18 @@ import logging
 from pathlib import Path
 
 from harness.store import Store
-from harness.suite.config import Suite
+from harness.suite.config import Pipeline
 from harness.suite.loading import open_store, open_suite
 from harness.suite.manifest import record_jobs
 from harness.suite.plan import plan
 from harness.suite.results import Results, read_results
-from harness.suite.runner import run_jobs
+from harness.suite.runner import check_backend, run_jobs
 
 log = logging.getLogger("irh")
 
 
 def run_suite(
-    suite: str | Path | Suite,
+    suite: str | Path | Pipeline,
     *,
     results: str | Path | Store | None = None,
     only: list[str] | None = None,
@@ -33,7 +33,9 @@ def run_suite(
     scheduler: str | None = None,
 ) -> Results:
     """Run what is not stored yet (``only``: DATASET/SYSTEM globs; their upstream stages come along), then read the
-    results as ``irh show`` does. ``results`` is the store (a path or a ``Store``)."""
+    results as ``irh show`` does. ``results`` is the store (a path or a ``Store``); ``suite`` a suite file, a ``Suite``
+    or any ``Pipeline`` with its measures."""
+    check_backend(backend, scheduler)  # before planning, which may hash models
     store = open_store(results)
     suite = open_suite(suite, store)
     planned = plan(suite, store, only)

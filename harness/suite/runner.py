@@ -29,8 +29,9 @@ from harness.core import interrupt
 from harness.core.errors import HarnessError
 from harness.core.provenance import hardware, library_versions, now
 from harness.store import HOST, Store, file_lock
-from harness.suite.plan import Job, make_system
-from harness.system import System
+from harness.suite.config import Pipeline
+from harness.suite.plan import Job, make_system, plan
+from harness.system import system_class
 
 log = logging.getLogger("irh")
 
@@ -47,6 +48,24 @@ class JobOutcome:
     worker: str = ""  # host:pid of the process that handled the job
 
 
+def check_backend(backend: str, scheduler: str | None) -> None:
+    if backend not in BACKENDS:
+        raise HarnessError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})", field="--backend")
+    if scheduler and backend == "loky":
+        raise HarnessError("--scheduler needs --backend dask or ray", field="--scheduler")
+
+
+def run_stages(pipeline: Pipeline, store: Store) -> dict[tuple[str, str], str]:
+    """Run (or find stored) every stage of a pipeline, in this process; (dataset, system) → run key. A stage that
+    cannot run on its dataset is an error here (a pipeline built in code, e.g. by training, needs every stage)."""
+    jobs = plan(pipeline, store)
+    for job in jobs:
+        if job.skipped:
+            raise HarnessError(f"system {job.spec.name!r} cannot run on {job.dataset.irds_id}: {job.skipped}")
+    run_jobs(jobs, store)
+    return {(job.dataset.name, job.spec.name): job.key for job in jobs}
+
+
 def run_jobs(
     jobs: list[Job], store: Store, n_jobs: int = 1, backend: str = "loky", scheduler: str | None = None
 ) -> list[JobOutcome]:
@@ -56,10 +75,7 @@ def run_jobs(
     ``distributed`` cluster at ``scheduler``, e.g. tcp://host:8786, or a local one when None) or "ray" (``scheduler``
     is the Ray address). On a cluster the store root must be a path every worker sees (a shared filesystem).
     """
-    if backend not in BACKENDS:
-        raise HarnessError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})", field="--backend")
-    if scheduler and backend == "loky":
-        raise HarnessError("--scheduler needs --backend dask or ray", field="--scheduler")
+    check_backend(backend, scheduler)
     removed = store.clean_leftovers()
     if removed:
         log.info("removed %d leftover(s) of interrupted writes", removed)
@@ -186,20 +202,13 @@ def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:
     if store.has_run(job.key):
         return JobOutcome(job.label, job.key, "cached", worker=worker)
     spec, dataset = job.spec, job.dataset
-    system = make_system(spec, store, threads)
-    with device_slot(system, store) as device:
-        if device is not None:
-            system.assigned_device = device
-        system.index_seconds = 0.0  # corpus-side share of this stage's wall time (System.corpus_work)
+    inputs = [store.load_run(k) for k in job.upstream]
+    with device_slot(system_class(spec.kind).wants_device(spec.config), store, spec.name) as device:
+        system = make_system(spec, store, threads, device)
         start = time.perf_counter()
-        if spec.role == "retriever":
-            run = system.retrieve(dataset, spec.k)
-        elif spec.role == "reranker":
-            candidates = store.load_run(job.upstream[0]).top(spec.depth)
-            run = system.rerank(dataset, candidates, spec.depth)
-        else:
-            run = system.fuse(dataset, [store.load_run(k) for k in job.upstream]).top(spec.k)
+        result = system.stage(dataset, inputs, spec.k, spec.depth)
         seconds = time.perf_counter() - start
+    run = result.run
     try:
         run.validate(dataset.queries().keys(), source=f"system {spec.name!r} on {dataset.name}")
     except HarnessError as e:
@@ -220,29 +229,20 @@ def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:
             "n_pairs": run.n_pairs(),
             "max_depth": run.depth(),
             "wall_seconds": seconds,
-            "index_seconds": round(system.index_seconds, 3),
+            "index_seconds": round(system.index_seconds, 3),  # corpus-side share of the wall time (corpus_work)
             "created": now(),
             "worker": worker,
             **({"device": device} if device else {}),
             "versions": library_versions(),
             "hardware": hardware(),
-            **getattr(system, "run_metadata", {}),
+            **result.metadata,
         },
-        files=getattr(system, "run_files", None),
+        files=result.files,
     )
     return JobOutcome(job.label, job.key, "computed", seconds, worker=worker)
 
 
 # ---------------------------------------------------------------- accelerators: one stage per device
-def wants_device(system: System) -> bool:
-    """Whether a stage is accelerator-bound: ``device_bound`` if the system says, else a config ``device`` not cpu."""
-    explicit = getattr(system, "device_bound", None)
-    if explicit is not None:
-        return bool(explicit)
-    device = getattr(system.config, "device", None)
-    return isinstance(device, str) and not device.startswith("cpu")
-
-
 def visible_devices() -> list[str]:
     """Accelerators of this host: $IRH_DEVICES (comma-separated, e.g. "cuda:0,cuda:1") or torch's CUDA devices."""
     env = os.environ.get("IRH_DEVICES")
@@ -284,13 +284,13 @@ class DeviceSlots:
 
 
 @contextlib.contextmanager
-def device_slot(system: System, store: Store) -> Iterator[str | None]:
-    """The device this stage may use, held for its duration; None when it needs none or the host has none."""
-    devices = visible_devices() if wants_device(system) else []
+def device_slot(wanted: bool, store: Store, name: str) -> Iterator[str | None]:
+    """The device a stage may use, held for its duration; None when it wants none or the host has none."""
+    devices = visible_devices() if wanted else []
     if not devices:
         yield None
         return
     slots = DeviceSlots(store.root / "locks" / "devices", devices)
     with slots.acquire() as device:
-        log.info("%s: using %s", type(system).__name__, device)
+        log.info("%s: using %s", name, device)
         yield device

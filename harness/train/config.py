@@ -43,8 +43,9 @@ from typing import Any, Literal
 
 from harness.core.errors import HarnessError
 from harness.core.hashing import digest_value
-from harness.suite.config import SystemSpec, _dependency_order, _Fields, _system, read_toml
-from harness.system import _coerce, system_class
+from harness.suite.config import SystemSpec, dependency_order, system_spec
+from harness.suite.toml_fields import TomlFields, read_toml
+from harness.system import coerce, system_class
 
 CANDIDATES = "candidates"  # the pseudo first stage of teachers that rerank the training candidates
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -152,7 +153,7 @@ class TrainConfig:
         return [s for s in self.systems.values() if s.name in wanted]
 
 
-def _section(f: _Fields, cls: type, table: Any, prefix: str, base_dir: Path) -> Any:
+def _section(f: TomlFields, cls: type, table: Any, prefix: str, base_dir: Path) -> Any:
     if not isinstance(table, dict):
         raise f.error("expected a table", prefix)
     hints = typing.get_type_hints(cls)
@@ -163,7 +164,7 @@ def _section(f: _Fields, cls: type, table: Any, prefix: str, base_dir: Path) -> 
         where = f"{prefix}.{name}"
         if name in table:
             try:
-                values[name] = _coerce(table[name], hints[name], where, base_dir)
+                values[name] = coerce(table[name], hints[name], where, base_dir)
             except HarnessError as e:
                 raise f.error(e.message, e.field or where) from None
         elif fl.default is dataclasses.MISSING and fl.default_factory is dataclasses.MISSING:
@@ -236,7 +237,7 @@ def load_train_config(path: str | Path, *, check_datasets: bool = True) -> Train
     )
 
 
-def _systems(f: _Fields, tables: dict, teachers: tuple[str, ...]) -> tuple[dict[str, SystemSpec], tuple[str, ...]]:
+def _systems(f: TomlFields, tables: dict, teachers: tuple[str, ...]) -> tuple[dict[str, SystemSpec], tuple[str, ...]]:
     specs: dict[str, SystemSpec] = {}
     candidate_teachers = []
     for sys_name, table in tables.items():
@@ -252,15 +253,15 @@ def _systems(f: _Fields, tables: dict, teachers: tuple[str, ...]) -> tuple[dict[
             if role == "reranker":  # reranks the training candidates: every one of them
                 table = {**table, "first_stage": CANDIDATES, "depth": table.get("depth", 1_000_000)}
                 candidate_teachers.append(sys_name)
-        specs[sys_name] = _system(f, sys_name, table, {"train", "eval"})
+        specs[sys_name] = system_spec(f, sys_name, table, {"train", "eval"})
     # dependency order (and cycle / unknown-name errors) as in suites; the candidates stage is provided by training
     placeholder = SystemSpec(CANDIDATES, "run-file", "retriever", None)
-    ordered = _dependency_order(f, {**specs, CANDIDATES: placeholder})
+    ordered = dependency_order(f, {**specs, CANDIDATES: placeholder})
     return {s.name: s for s in ordered if s.name != CANDIDATES}, tuple(candidate_teachers)
 
 
 def _check_references(
-    f: _Fields, systems: dict, data: DataSection, evaluation: EvalSection | None, candidate_teachers: tuple[str, ...]
+    f: TomlFields, systems: dict, data: DataSection, evaluation: EvalSection | None, candidate_teachers: tuple[str, ...]
 ) -> None:
     def known(name: str, where: str) -> None:
         if name not in systems:

@@ -1,8 +1,8 @@
 """Training data from ir_datasets: a train split's queries and qrels, hard negatives mined from a first stage, and
 teacher scores.
 
-Every system (first stage, teachers) runs through the harness's own planner and runner on the training split, so its
-run is a cached store entry like any suite's. The assembled examples are cached too, under
+Every system (first stage, teachers) runs as a pipeline through the harness's own planner and runner on the training
+split, so its run is a cached store entry like any suite's. The assembled examples are cached too, under
 ``RESULTS/train-data/<key>.json.gz``; the key covers the dataset's content, the runs' keys and the mining settings.
 
 Batches are a pure function of (seed, micro-batch index): the query order is a seeded permutation per epoch and each
@@ -27,7 +27,9 @@ from harness.core.hashing import digest_value
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.store import Store, atomic_write
-from harness.suite.config import Regression, Significance, Suite, SystemSpec
+from harness.suite.config import Pipeline, SystemSpec
+from harness.suite.plan import make_system
+from harness.suite.runner import run_stages
 from harness.system import build_config, system_class
 from harness.train.config import CANDIDATES, TrainConfig
 
@@ -69,34 +71,10 @@ class TrainingData:
 
 
 # ---------------------------------------------------------------- running systems through the harness
-def make_suite(name: str, path: Path, dataset: DatasetRef, specs: list[SystemSpec], metrics=("nDCG@10",)) -> Suite:
-    """An in-memory suite: the harness's planner, runner and store do the work (and the caching)."""
-    return Suite(
-        name=name,
-        path=path,
-        description="",
-        datasets=(dataset,),
-        systems=tuple(specs),
-        metrics=tuple(metrics),
-        dataset_metrics={},
-        baseline=None,
-        significance=Significance(),
-        regression=Regression(),
-        digest=digest_value([name, [s.name for s in specs]]),
-    )
-
-
-def run_systems(suite: Suite, store: Store) -> dict[str, str]:
-    """Run (or find cached) every system of the suite; returns system name → run key."""
-    from harness.suite.plan import plan
-    from harness.suite.runner import run_jobs
-
-    jobs = plan(suite, store)
-    for job in jobs:
-        if job.skipped:
-            raise HarnessError(f"system {job.spec.name!r} cannot run on {job.dataset.irds_id}: {job.skipped}")
-    run_jobs(jobs, store)
-    return {job.spec.name: job.key for job in jobs}
+def run_systems(dataset: DatasetRef, specs: list[SystemSpec], store: Store) -> dict[str, str]:
+    """Run (or find stored) the systems (in dependency order) on the dataset: system name → run key."""
+    keys = run_stages(Pipeline((dataset,), tuple(specs)), store)
+    return {system: key for (_, system), key in keys.items()}
 
 
 def training_dataset(config: TrainConfig, store: Store) -> DatasetRef:
@@ -110,14 +88,11 @@ def data_dir(store: Store) -> Path:
 # ---------------------------------------------------------------- assembling the examples
 def prepare(config: TrainConfig, store: Store) -> TrainingData:
     """Training examples for a config: cached, or mined (and teacher-scored) now."""
-    from harness.suite.plan import make_system
-
     dataset = training_dataset(config, store)
     teachers = config.data.teacher
     run_teachers = [t for t in teachers if t not in config.candidate_teachers]
     needed = config.closure([config.data.first_stage, *run_teachers])
-    mining = make_suite(f"{config.name}:mine", config.path, dataset, needed)
-    keys = run_systems(mining, store)
+    keys = run_systems(dataset, needed, store)
     d = config.data
     teacher_ids = {}
     for t in teachers:
@@ -253,7 +228,7 @@ def _rerank_candidates(
         CANDIDATES, "run-file", "retriever", build_config(run_file, {"paths": {"train": str(path)}}, CANDIDATES)
     )
     teachers = [config.systems[t] for t in config.candidate_teachers]
-    keys = run_systems(make_suite(f"{config.name}:teach", config.path, dataset, [spec, *teachers]), store)
+    keys = run_systems(dataset, [spec, *teachers], store)
     return {t: store.load_run(keys[t]) for t in config.candidate_teachers}
 
 

@@ -1,37 +1,27 @@
-"""What a system is: a kind with a frozen config, a fingerprint, and one of retrieve / rerank / fuse.
+"""A system's parameters: the suite table of a system → its frozen config dataclass, checked field by field.
 
-Families live in ``systems/`` (one module each) and are listed in ``systems.KINDS``; their modules import heavy
-libraries (torch, pyserini) inside methods only, so validating a suite stays fast.
+Field types the configs use (``PositiveInt``, ``FilePath``...) live here too; every error names the dotted field.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import importlib
-import inspect
 import math
 import os
-import time
 import types
 import typing
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import core_schema
 
 from harness.core.errors import HarnessError
-from harness.core.hashing import digest_file, digest_value
-from harness.core.run import Run
-from harness.data.datasets import DatasetRef
 
 T = TypeVar("T")
 
-# Value ranges of config fields, checked by ``validated`` (pydantic); floats are also always finite (``_coerce``).
+# Value ranges of config fields, checked by ``validated`` (pydantic); floats are also always finite (``coerce``).
 MAX_INT = 2**31 - 1  # Java's int (Lucene's hit counts) and far beyond any useful depth, batch or length
 PositiveInt = Annotated[int, Field(ge=1, le=MAX_INT)]
 NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT)]
@@ -59,102 +49,10 @@ class FilePath(str):
         return core_schema.is_instance_schema(cls)
 
 
-@dataclass(frozen=True)
-class Context:
-    """What a system may use besides its inputs: a directory for its own derived artefacts (indexes, encodings)."""
-
-    artifacts_dir: Path
-    threads: int = 2
-
-
-class System:
-    """Base of every family. Subclasses set ``kind``, ``role``, ``Config`` and implement their stage method."""
-
-    kind: ClassVar[str]
-    role: ClassVar[str]  # "retriever" | "reranker" | "fusion"
-    Config: ClassVar[type]
-    # Parts of the dataset whose content the output depends on (go into the cache key).
-    dataset_parts: ClassVar[tuple[str, ...]] = ("queries", "docs")
-    # Seconds of the current stage spent in corpus_work() blocks (the runner resets and records it).
-    index_seconds: float = 0.0
-    _corpus_depth: int = 0
-
-    def __init__(self, config: Any, context: Context):
-        self.config = config
-        self.context = context
-
-    @contextlib.contextmanager
-    def corpus_work(self) -> Iterator[None]:
-        """Time corpus-side work (encoding documents, building an index, or loading either from the cache) into
-        ``index_seconds``, so a stage's query-time cost (wall − index) does not depend on what was cached.
-        Only the outermost of nested blocks is timed, so nothing is counted twice."""
-        self._corpus_depth += 1
-        start = time.perf_counter() if self._corpus_depth == 1 else None
-        try:
-            yield
-        finally:
-            self._corpus_depth -= 1
-            if start is not None:
-                self.index_seconds += time.perf_counter() - start
-
-    def applies_to(self, dataset: DatasetRef) -> str | None:
-        """None if the system can run on this dataset, else the reason it is skipped."""
-        return None
-
-    def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        """Digests of external content the output depends on (model weights, run files)."""
-        return {}
-
-    def fingerprint(self, dataset: DatasetRef) -> str:
-        return digest_value(
-            {
-                "kind": self.kind,
-                "config": dataclasses.asdict(self.config),
-                "code": code_digest(type(self)),
-                "content": self.content_digests(dataset),
-            }
-        )
-
-
-class Retriever(System):
-    role = "retriever"
-
-    def retrieve(self, dataset: DatasetRef, k: int) -> Run:
-        raise NotImplementedError
-
-
-class Reranker(System):
-    role = "reranker"
-
-    def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> Run:
-        raise NotImplementedError
-
-
-class Fusion(System):
-    role = "fusion"
-    dataset_parts = ()
-
-    def fuse(self, dataset: DatasetRef, runs: list[Run]) -> Run:
-        raise NotImplementedError
-
-
-def code_digest(cls: type) -> str:
-    """Digest of the source file that defines a system, so a code change invalidates its cached runs."""
-    return digest_file(inspect.getsourcefile(cls))
-
-
-def system_class(kind: str) -> type[System]:
-    from systems import KINDS
-
-    if kind not in KINDS:
-        raise HarnessError(f"unknown system kind {kind!r} (known: {', '.join(sorted(KINDS))})")
-    module_name, _, class_name = KINDS[kind].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
 # ---------------------------------------------------------------- config parsing
-def build_config(cls: type[System], params: dict[str, Any], field_prefix: str, base_dir: Path = Path(".")) -> Any:
-    """Build the frozen config dataclass from suite parameters, checking names and types."""
+def build_config(cls: type, params: dict[str, Any], field_prefix: str, base_dir: Path = Path(".")) -> Any:
+    """Build the frozen config dataclass of a system class (its ``Config``) from suite parameters, checking names and
+    types."""
     config_cls = cls.Config
     hints = typing.get_type_hints(config_cls)
     known = {f.name: f for f in dataclasses.fields(config_cls)}
@@ -167,7 +65,7 @@ def build_config(cls: type[System], params: dict[str, Any], field_prefix: str, b
     values = {}
     for name, f in known.items():
         if name in params:
-            values[name] = _coerce(params[name], hints[name], f"{field_prefix}.{name}", base_dir)
+            values[name] = coerce(params[name], hints[name], f"{field_prefix}.{name}", base_dir)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise HarnessError("required parameter is missing", field=f"{field_prefix}.{name}")
     return validated(config_cls, values, field_prefix)
@@ -199,7 +97,8 @@ def _message(error: Any) -> str:
     return f"{message}, got {error['input']!r}"
 
 
-def _coerce(value: Any, hint: Any, field: str, base_dir: Path) -> Any:
+def coerce(value: Any, hint: Any, field: str, base_dir: Path) -> Any:
+    """``value`` as written in TOML, checked and converted to the type ``hint`` (tuples for lists, ``FilePath``)."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
@@ -207,11 +106,11 @@ def _coerce(value: Any, hint: Any, field: str, base_dir: Path) -> Any:
             return None
         alternatives = [a for a in args if a is not type(None)]
         if len(alternatives) == 1:  # X | None: X's own error, with its precise field
-            return _coerce(value, alternatives[0], field, base_dir)
+            return coerce(value, alternatives[0], field, base_dir)
         errors = []
         for arg in alternatives:
             try:
-                return _coerce(value, arg, field, base_dir)
+                return coerce(value, arg, field, base_dir)
             except HarnessError as e:
                 errors.append(e.message)
         raise HarnessError("; ".join(errors), field=field)
@@ -223,12 +122,12 @@ def _coerce(value: Any, hint: Any, field: str, base_dir: Path) -> Any:
         if not isinstance(value, list | tuple):
             raise HarnessError(f"expected a list, got {type(value).__name__}", field=field)
         item = args[0] if args else Any
-        return tuple(_coerce(v, item, f"{field}[{i}]", base_dir) for i, v in enumerate(value))
+        return tuple(coerce(v, item, f"{field}[{i}]", base_dir) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise HarnessError(f"expected a table, got {type(value).__name__}", field=field)
         kt, vt = args or (Any, Any)
-        return {_coerce(k, kt, field, base_dir): _coerce(v, vt, f"{field}.{k}", base_dir) for k, v in value.items()}
+        return {coerce(k, kt, field, base_dir): coerce(v, vt, f"{field}.{k}", base_dir) for k, v in value.items()}
     if hint is Any:
         return value
     if hint is FilePath:
