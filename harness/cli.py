@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-from harness.core.errors import HarnessError
-
-DEFAULT_RESULTS = "results"
+from harness.core.errors import STORAGE_ERRNOS, HarnessError, storage_message
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,45 +30,24 @@ def main(argv: list[str] | None = None) -> int:
                 interrupt.exit_now()
             return interrupt.EXIT_CODE
         except OSError as e:
-            if e.errno not in _STORAGE_ERRNOS:
+            if e.errno not in STORAGE_ERRNOS:
                 raise
             _discard_partial(args.results)
-            print(f"irh: error: {_storage_message(e, args.results)}", file=sys.stderr)
+            print(f"irh: error: {storage_message(e, _store(args).root)}", file=sys.stderr)
             return 2
 
 
-# Failures of the filesystem rather than of irharness: one line saying what to do, not a traceback
-_STORAGE_ERRNOS = {errno.EROFS: "a read-only file system", errno.ENOSPC: "no space left on the device",
-                   errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
-                   errno.EPERM: "permission denied"}  # fmt: skip
-
-
-def _storage_message(e: OSError, results: str) -> str:
-    where = e.filename or results  # a write through an open file names no path: the store is the likely place
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        fix = "free some space"
-    elif e.errno == errno.EROFS:
-        fix = "remount it writable"
-    else:
-        fix = "fix its permissions"
-    return (
-        f"{where}: {_STORAGE_ERRNOS[e.errno]}: {fix} (or use another --results), then run the command again; "
-        "nothing partial was stored"
-    )
-
-
-def _discard_partial(results: str) -> None:
-    from harness.store import Store
+def _discard_partial(results: str | None) -> None:
+    from harness.suite.loading import open_store
     from harness.suite.runner import discard_partial
 
-    discard_partial(Store(results))
+    discard_partial(open_store(results))
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="irh", description=__doc__)
     p.add_argument(
         "--results",
-        default=os.environ.get("IRH_RESULTS", DEFAULT_RESULTS),
         help="store directory (default: $IRH_RESULTS or ./results)",
     )
     p.add_argument("-q", "--quiet", action="store_true")
@@ -189,62 +165,64 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _store(args):
-    from harness.store import Store
+    from harness.suite.loading import open_store
 
-    return Store(args.results)
+    return open_store(args.results)
 
 
 def _suite(args, check_datasets: bool = True):
-    from harness.suite.config import load_suite
+    from harness.suite.loading import open_suite
 
     store = _store(args)
-    return load_suite(args.suite, check_datasets=check_datasets, digest_dir=str(store.digests_dir)), store
+    return open_suite(args.suite, store, check_datasets), store
+
+
+def _execution(args) -> dict:
+    return {"jobs": args.jobs, "backend": args.backend, "scheduler": args.scheduler}
+
+
+def _warn_missing(results) -> None:
+    for d, s in results.missing:
+        print(f"irh: missing run {d}/{s}: {results.missing_reason(d, s)}; left out", file=sys.stderr)
 
 
 def cmd_run(args) -> int:
     from harness.report.terminal import format_results
-    from harness.suite.runner import run_suite
+    from harness.suite.run import run_suite
 
     suite, store = _suite(args)
-    _, results = run_suite(suite, store, args.only, args.jobs, backend=args.backend, scheduler=args.scheduler)
-    print(format_results(suite, results))
+    print(format_results(suite, run_suite(suite, results=store, only=args.only, **_execution(args))))
     return 0
 
 
 def cmd_eval(args) -> int:
     from harness.report.terminal import format_results
-    from harness.suite.plan import plan
-    from harness.suite.results import evaluate_jobs
+    from harness.suite.results import read_results
 
-    suite, store = _suite(args)
-    print(format_results(suite, evaluate_jobs(suite, plan(suite, store, args.only), store)))
+    suite, store = _suite(args, check_datasets=False)
+    print(format_results(suite, read_results(suite, store, args.only)))
     return 0
 
 
 def cmd_show(args) -> int:
     from harness.report.terminal import format_results
-    from harness.suite.plan import plan
-    from harness.suite.results import evaluate_jobs
+    from harness.suite.results import read_results
 
-    suite, store = _suite(args)
-    results = evaluate_jobs(suite, plan(suite, store), store)
-    if args.format == "json":
-        print(json.dumps(results.nested(), indent=2, sort_keys=True))
-    else:
-        print(format_results(suite, results))
+    suite, store = _suite(args, check_datasets=False)
+    results = read_results(suite, store)
+    as_json = json.dumps(results.nested(), indent=2, sort_keys=True)
+    print(as_json if args.format == "json" else format_results(suite, results))
     return 0
 
 
 def cmd_compare(args) -> int:
     from harness.report.stored_comparison import compare_stored, directory, save_comparison
     from harness.report.terminal import format_comparison
-    from harness.suite.plan import plan
-    from harness.suite.results import evaluate_jobs
+    from harness.suite.results import read_results
 
-    suite, store = _suite(args)
-    results = evaluate_jobs(suite, plan(suite, store), store)
-    for d, s in results.missing:
-        print(f"irh: missing run {d}/{s}: not in the store (run `irh run` first); left out", file=sys.stderr)
+    suite, store = _suite(args, check_datasets=False)
+    results = read_results(suite, store)
+    _warn_missing(results)
     if results.per_query.empty:
         raise HarnessError("no stored runs to compare: run `irh run` first", file=str(suite.path))
     comparison = compare_stored(suite, results, store, args.baseline, args.metric)
@@ -260,7 +238,7 @@ def cmd_report(args) -> int:
 
     if args.out == "-" and args.format == "latex":
         raise HarnessError("--out -: LaTeX is a folder (report.tex, tables/, figures/); give a folder")
-    suite, store = _suite(args)
+    suite, store = _suite(args, check_datasets=False)
     out = Path(args.out) if args.out else default_out(suite.name, args.format)
     if args.out != "-":
         check_out(args.format, out)  # before gathering: a bad --out fails at once
@@ -269,9 +247,8 @@ def cmd_report(args) -> int:
         print(f"irh: missing run {d}/{s}: not in the store (run `irh run` first); left out", file=sys.stderr)
     if args.out == "-":
         print(render_html(ctx) if args.format == "html" else render_markdown(ctx), end="")
-        return 0
-    path = write_report(ctx, args.format, out)
-    print(f"wrote {path}")
+    else:
+        print(f"wrote {write_report(ctx, args.format, out)}")
     return 0
 
 
@@ -327,72 +304,30 @@ def _execution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786) or Ray cluster address")
 
 
-def _baselines_dir(args) -> Path:
-    return Path(args.baselines or os.environ.get("IRH_BASELINES") or Path(args.results) / "baselines")
-
-
 def cmd_baseline_save(args) -> int:
-    from harness.suite.regression import as_patterns, baseline_path, make_baseline, save_baseline, select
-    from harness.suite.runner import run_suite
+    from harness.suite.baseline_runs import baselines_dir, save_suite_baseline
 
     suite, store = _suite(args)
-    if bool(args.not_covered) != bool(args.reason):
-        raise HarnessError("--not-covered and --reason go together: say which systems are left out and why")
-    left_out = set(select(suite, args.not_covered, "--not-covered")) if args.not_covered else set()
-    pairs = [p for p in select(suite, None) if p not in left_out]
-    if not pairs:
-        raise HarnessError("--not-covered leaves nothing to save", file=str(suite.path))
-    only = as_patterns(pairs) if left_out else None
-    _, results = run_suite(suite, store, only, args.jobs, backend=args.backend, scheduler=args.scheduler)
-    if results.missing:
-        raise HarnessError(f"no results for {', '.join('/'.join(m) for m in results.missing)}", file=str(suite.path))
-    not_covered: dict[str, dict[str, str]] = {}
-    for pair in sorted(left_out):
-        ds, _, system = pair.partition("/")
-        not_covered.setdefault(ds, {})[system] = args.reason
-    path = baseline_path(_baselines_dir(args), suite)
-    baseline = make_baseline(suite, results, not_covered)
-    save_baseline(path, baseline)
-    n = sum(len(metrics) for systems in baseline["expected"].values() for metrics in systems.values())
-    print(f"saved {n} expected values of suite {suite.name!r} to {path}")
-    if left_out:
-        print(f"not covered: {', '.join(sorted(left_out))}: {args.reason}")
+    saved = save_suite_baseline(
+        suite, store, baselines_dir(args.baselines, store), args.not_covered, args.reason, **_execution(args)
+    )
+    print(f"saved {saved.n_values} expected values of suite {suite.name!r} to {saved.path}")
+    if saved.left_out:
+        print(f"not covered: {', '.join(saved.left_out)}: {args.reason}")
     return 0
 
 
 def cmd_regress(args) -> int:
     from harness.store import write_text_atomic
-    from harness.suite.regression import (
-        as_patterns,
-        baseline_path,
-        check_suite_digest,
-        checked,
-        compare,
-        load_baseline,
-        not_covered,
-        passed,
-        select,
-    )
+    from harness.suite.baseline_runs import baselines_dir, regress_suite
+    from harness.suite.regression import passed
     from harness.suite.regression_report import format_for_path, format_report
-    from harness.suite.runner import run_suite
 
     suite, store = _suite(args)
-    path = baseline_path(_baselines_dir(args), suite)
-    baseline = load_baseline(path, suite)
-    changed = check_suite_digest(baseline, suite, str(path), args.allow_suite_change)
-    left_out = not_covered(baseline)
-    selected = select(suite, args.only)
-    pairs = [p for p in selected if p not in left_out]
-    if not pairs:
-        why = "; ".join(sorted({left_out[p] for p in selected if p in left_out}))
-        raise HarnessError(
-            f"nothing to check: the baseline does not cover {', '.join(selected)} ({why})", file=str(path)
-        )
-    only = as_patterns(pairs) if args.only or left_out else None
-    _, results = run_suite(suite, store, only, args.jobs, backend=args.backend, scheduler=args.scheduler)
-    rows = compare(baseline, results, suite, args.only, suite_changed=changed, file=str(path))
-    if not checked(rows):
-        raise HarnessError(f"nothing checked: the baseline expects no value of {', '.join(pairs)}", file=str(path))
+    directory = baselines_dir(args.baselines, store)
+    baseline, path, rows = regress_suite(
+        suite, store, directory, args.only, args.allow_suite_change, **_execution(args)
+    )
     print(format_report(args.format, suite, baseline, str(path), rows))
     for out in args.out or []:
         write_text_atomic(Path(out), format_report(format_for_path(out, args.format), suite, baseline, str(path), rows))
@@ -427,14 +362,13 @@ def cmd_data_prepare(args) -> int:
 def cmd_train(args) -> int:
     import dataclasses
 
-    from harness.store import Store
     from harness.train.config import load_train_config
     from harness.train.trainer import train
 
     config = load_train_config(args.config)
     if args.threads:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, threads=args.threads))
-    result = train(config, Store(args.results), max_steps=args.max_steps, evaluate=not args.no_eval)
+    result = train(config, _store(args), max_steps=args.max_steps, evaluate=not args.no_eval)
     if result.status == "stopped":
         print(f"stopped at step {result.end_step}/{config.train.steps}: run `irh train {args.config}` to resume")
         return 0

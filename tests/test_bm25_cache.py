@@ -16,7 +16,7 @@ import harness.suite.results as results_module
 from harness.cli import main
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from tests.conftest import SUITES, snapshot
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def _load(path: Path, store: Store):
 def beir_local(irds_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, list]:
     # BM25 only: the suite's neural systems are measured by `nox -s benchmark`, too slow for a 2-core CI
     store = Store(tmp_path_factory.mktemp("beir_local") / "results")
-    outcomes, _ = run_suite(_load(SUITES / "beir-local.toml", store), store, only=["*/bm25"])
+    outcomes = run_suite(_load(SUITES / "beir-local.toml", store), results=store, only=["*/bm25"]).outcomes
     return store, outcomes
 
 
@@ -53,7 +53,8 @@ def test_second_run_recomputes_nothing(beir_local, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(
         results_module, "evaluate_per_query", lambda *a, **k: recomputed.append("evaluation") or evaluate(*a, **k)
     )
-    outcomes, results = run_suite(_load(SUITES / "beir-local.toml", store), store, only=["*/bm25"])
+    results = run_suite(_load(SUITES / "beir-local.toml", store), results=store, only=["*/bm25"])
+    outcomes = results.outcomes
     assert [o.status for o in outcomes] == ["cached", "cached"] and recomputed == []
     assert (snapshot(store.root / "runs"), snapshot(store.root / "evals")) == before
     assert results.nested()["scifact"]["bm25"]["nDCG@10"] == pytest.approx(0.6789, abs=0.005)
@@ -81,10 +82,10 @@ def test_changing_k1_recomputes_only_that_system(irds_home: Path, tmp_path: Path
     store = Store(tmp_path / "results")
     suite_path = tmp_path / "s.toml"
     suite_path.write_text(SMALL.format(k1=0.9, extra=""))
-    first, _ = run_suite(_load(suite_path, store), store)
+    first = run_suite(_load(suite_path, store), results=store).outcomes
     assert sorted(o.status for o in first) == ["computed"] * 4
     suite_path.write_text(SMALL.format(k1=1.5, extra=""))
-    second, _ = run_suite(_load(suite_path, store), store)
+    second = run_suite(_load(suite_path, store), results=store).outcomes
     status = {o.label: o.status for o in second}
     assert status == {
         "cranfield/bm25": "computed",
@@ -116,7 +117,7 @@ def test_sigkill_mid_suite_then_rerun_completes_only_missing(irds_home: Path, tm
     assert 0 < done_before < 12, "the kill should land mid-suite"
     # whatever the kill interrupted, no stored entry is corrupt (only leftovers of the interrupted write may remain)
     assert all("leftover" in p or "without sidecar" in p for p in store.verify())
-    outcomes, _ = run_suite(_load(suite_path, store), store)
+    outcomes = run_suite(_load(suite_path, store), results=store).outcomes
     assert sum(o.status == "computed" for o in outcomes) == 12 - done_before
     assert sum(o.status == "cached" for o in outcomes) == done_before
     assert store.verify() == []

@@ -18,7 +18,8 @@ from harness.core.run import Run
 from harness.store import HOST, Store, file_lock, pid_alive
 from harness.suite.config import load_suite
 from harness.suite.plan import plan
-from harness.suite.runner import DeviceSlots, device_slot, execute, run_suite
+from harness.suite.run import run_suite
+from harness.suite.runner import DeviceSlots, device_slot, execute
 from harness.system import system_class
 from tests.conftest import SHARED_DATA
 
@@ -286,7 +287,8 @@ def test_sigkill_parallel_run_then_rerun_completes_only_missing(irds_home: Path,
     done_before = len(list(store.entries("runs")))
     assert 0 < done_before < n_jobs, "the kill should land mid-suite"
     assert all("leftover" in p or "without sidecar" in p for p in store.verify())
-    outcomes, results = run_suite(load_suite(suite_path, digest_dir=str(store.digests_dir)), store, n_jobs=2)
+    results = run_suite(load_suite(suite_path, digest_dir=str(store.digests_dir)), results=store, jobs=2)
+    outcomes = results.outcomes
     assert sum(o.status == "computed" for o in outcomes) == n_jobs - done_before
     assert sum(o.status == "cached" for o in outcomes) == done_before
     assert {o.worker.split(":")[1] for o in outcomes if o.status == "computed"} - {str(os.getpid())}, "ran in workers"

@@ -16,7 +16,7 @@ from harness.models.encoding import ArrayCache
 from harness.models.resolve import resolve_model
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from harness.system import Context, build_config
 from systems import dense_encoder
 from systems.dense import Dense, DenseConfig, exact_search
@@ -221,7 +221,7 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
     per_system = {}
     for name in ("tiny", "tiny-b"):
         rows.clear()
-        outcomes, _ = run_suite(suite, store, only=[f"scifact/{name}"])
+        outcomes = run_suite(suite, results=store, only=[f"scifact/{name}"]).outcomes
         assert [o.status for o in outcomes] == ["computed"]
         per_system[name] = sum(rows)
     assert per_system == {"tiny": n_docs + n_queries, "tiny-b": n_queries}
@@ -247,7 +247,8 @@ def test_scifact_run_through_the_harness_reuses_corpus_encodings(
 
     # the whole suite again: every stage cached, no forward pass at all
     rows.clear()
-    outcomes, results = run_suite(suite, store)
+    results = run_suite(suite, results=store)
+    outcomes = results.outcomes
     assert {o.status for o in outcomes} == {"cached"} and rows == []
     assert 0.0 <= results.nested()["scifact"]["tiny"]["nDCG@10"] < 0.3  # a random model: near chance, but a number
 

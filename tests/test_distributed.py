@@ -12,7 +12,7 @@ import pytest
 from harness.cli import main
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from tests.test_concurrency import dl_suite
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,8 @@ def test_dask_cluster_results_identical_to_loky(
     lc, worker_pids = cluster
     suite_path = dl_suite(tmp_path / "s.toml", runs=("BM25", "D_BERT_KD_TASB", "SPLADE_P_P_ENSEMBLE_DISTIL"))
     local = Store(tmp_path / "loky")
-    outcomes, local_results = run_suite(load_suite(suite_path, digest_dir=str(local.digests_dir)), local, n_jobs=2)
+    local_results = run_suite(load_suite(suite_path, digest_dir=str(local.digests_dir)), results=local, jobs=2)
+    outcomes = local_results.outcomes
     assert [o.status for o in outcomes] == ["computed"] * 6
 
     remote = Store(tmp_path / "dask")
@@ -51,7 +52,8 @@ def test_dask_cluster_results_identical_to_loky(
 
     assert _payloads(remote) == _payloads(local)  # same keys, byte-identical runs
     assert remote.verify() == []
-    remote_outcomes, remote_results = run_suite(load_suite(suite_path, digest_dir=str(remote.digests_dir)), remote)
+    remote_results = run_suite(load_suite(suite_path, digest_dir=str(remote.digests_dir)), results=remote)
+    remote_outcomes = remote_results.outcomes
     assert {o.status for o in remote_outcomes} == {"cached"}
     assert remote_results.nested() == local_results.nested()
     assert "nDCG@10" in dask_table

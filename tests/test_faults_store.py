@@ -182,8 +182,7 @@ def test_verify_finds_every_damage_and_repair_then_run_restores_the_numbers(
 def test_damaged_comparison_is_recomputed_from_checked_evaluations(copy) -> None:
     from harness.report.context import load_comparison
     from harness.suite.config import load_suite
-    from harness.suite.plan import plan
-    from harness.suite.results import evaluate_jobs
+    from harness.suite.results import read_results
 
     store_dir, suite_path, _ = copy
     assert _irh(store_dir, "-q", "compare", str(suite_path)) == 0  # with plots: what a report uses as stored
@@ -192,7 +191,7 @@ def test_damaged_comparison_is_recomputed_from_checked_evaluations(copy) -> None
     table = store_dir / "compare" / "faults" / "comparisons.parquet"
     undamaged = table.read_bytes()
     table.write_bytes(undamaged[: len(undamaged) // 2])
-    cmp = load_comparison(suite, evaluate_jobs(suite, plan(suite, store), store), store)
+    cmp = load_comparison(suite, read_results(suite, store), store)
     assert "damaged" in cmp.source and "comparisons.parquet" in cmp.source
     assert table.read_bytes() == undamaged  # recomputed from the evaluations: the same bytes
     check_manifest(table.parent, "stored comparison")

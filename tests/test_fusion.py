@@ -11,7 +11,7 @@ from harness.core.errors import HarnessError
 from harness.core.run import Run
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from systems.fusion import rrf, score_fusion
 
 A = Run({"q1": {"d1": 3.0, "d2": 2.0, "d3": 1.0}, "q2": {"x": 5.0}})
@@ -74,7 +74,7 @@ def test_fusion_stage_fuses_stored_runs(irds_home: Path, tmp_path: Path, kind: s
     (tmp_path / "b.run").write_text("1 Q0 31 1 0.9 b\n1 Q0 57 2 0.8 b\n1 Q0 184 3 0.7 b\n")
     (tmp_path / "s.toml").write_text(SUITE.format(kind=kind))
     store = Store(tmp_path / "results")
-    outcomes, _ = run_suite(load_suite(tmp_path / "s.toml", digest_dir=str(store.digests_dir)), store)
+    outcomes = run_suite(load_suite(tmp_path / "s.toml", digest_dir=str(store.digests_dir)), results=store).outcomes
     fused = store.load_run(next(o.key for o in outcomes if o.label == "cranfield/fused"))
     expected = rrf if kind == "rrf" else score_fusion
     a, b = Run.read_trec(tmp_path / "a.run"), Run.read_trec(tmp_path / "b.run")

@@ -9,7 +9,7 @@ import pytest
 from harness.cli import main
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from tests.conftest import SHARED_DATA, SUITES
 
 RUNS = SHARED_DATA / "msmarco-passage" / "runs-rankllm"
@@ -24,7 +24,7 @@ def test_scoreddocs_and_run_file_agree_on_dl19(irds_home: Path, tmp_path: Path) 
         f'[systems.file]\nkind = "run-file"\npaths = {{ dl19 = "{RUNS / "BM25.trec_results_dl19.txt"}" }}\n'
     )
     store = Store(tmp_path / "results")
-    _, results = run_suite(load_suite(suite_path, digest_dir=str(store.digests_dir)), store)
+    results = run_suite(load_suite(suite_path, digest_dir=str(store.digests_dir)), results=store)
     means = results.nested()["dl19"]
     assert means["shipped"]["nDCG@10"] == pytest.approx(0.5058, abs=0.001)
     assert means["shipped"] == means["file"]
@@ -39,7 +39,8 @@ def test_run_file_skipped_where_no_file_is_given(irds_home: Path, tmp_path: Path
         f'[systems.file]\nkind = "run-file"\npaths = {{ dl19 = "{RUNS / "BM25.trec_results_dl19.txt"}" }}\n'
     )
     store = Store(tmp_path / "results")
-    outcomes, results = run_suite(load_suite(suite_path, digest_dir=str(store.digests_dir)), store)
+    results = run_suite(load_suite(suite_path, digest_dir=str(store.digests_dir)), results=store)
+    outcomes = results.outcomes
     assert {o.label: o.status for o in outcomes} == {"cran/file": "skipped", "dl19/file": "computed"}
     assert results.skipped == [("cran", "file", "no run file given for dataset 'cran'")]
 

@@ -14,7 +14,7 @@ import pytest
 from harness.core.errors import HarnessError
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from systems.llm.prompts import pointwise_messages
 
 LISTWISE_ANSWERS = ["[2] > [1] > [3]", "[3] > [3] > [9]", "no idea"]
@@ -112,7 +112,7 @@ def _suite(tmp_path: Path, url: str):
 def test_openai_backend_pointwise_and_listwise(irds_home: Path, tmp_path: Path, server: str, monkeypatch) -> None:
     monkeypatch.setenv("IRH_STUB_KEY", "sekret")
     suite, store = _suite(tmp_path, server)
-    outcomes, _ = run_suite(suite, store)
+    outcomes = run_suite(suite, results=store).outcomes
     keys = {o.label: o.key for o in outcomes}
     assert {o.status for o in outcomes} == {"computed"}
 
@@ -151,18 +151,18 @@ def test_openai_backend_pointwise_and_listwise(irds_home: Path, tmp_path: Path, 
 
     # a second run is served from the store; the server is not asked again
     n_requests = len(Stub.requests)
-    outcomes, _ = run_suite(suite, store)
+    outcomes = run_suite(suite, results=store).outcomes
     assert {o.status for o in outcomes} == {"cached"} and len(Stub.requests) == n_requests
 
 
 def test_pointwise_without_logprobs_is_a_clear_error(irds_home: Path, tmp_path: Path, server: str) -> None:
     suite, store = _suite(tmp_path, server + "/nologprobs")
     with pytest.raises(HarnessError, match="returned no logprobs"):
-        run_suite(suite, store, only=["cranfield/pointwise"])
+        run_suite(suite, results=store, only=["cranfield/pointwise"])
     assert not list(store.entries("runs"))[1:]  # only the first stage was stored
 
 
 def test_unreachable_server_is_a_clear_error(irds_home: Path, tmp_path: Path) -> None:
     suite, store = _suite(tmp_path, "http://127.0.0.1:9")  # discard port: nothing listens
     with pytest.raises(HarnessError, match="unreachable"):
-        run_suite(suite, store, only=["cranfield/listwise"])
+        run_suite(suite, results=store, only=["cranfield/listwise"])

@@ -10,7 +10,7 @@ import pytest
 
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.slow  # real data and a real (small) LLM, converted from GGUF on first use
@@ -42,7 +42,7 @@ def test_smollm2_pointwise_on_dl19(irds_home: Path, tmp_path: Path) -> None:
 
     def run(batch_size: int):
         (tmp_path / "s.toml").write_text(SUITE.format(batch_size=batch_size))
-        outcomes, _ = run_suite(load_suite(tmp_path / "s.toml", digest_dir=str(store.digests_dir)), store)
+        outcomes = run_suite(load_suite(tmp_path / "s.toml", digest_dir=str(store.digests_dir)), results=store).outcomes
         outcome = next(o for o in outcomes if o.label == "dl19/smollm")
         return outcome, store.meta("runs", outcome.key)
 

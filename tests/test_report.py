@@ -24,8 +24,7 @@ import pytest
 from harness.cli import main
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.plan import plan
-from harness.suite.results import evaluate_jobs
+from harness.suite.results import read_results
 from tests.conftest import SUITES, write_suite
 from tests.test_report_tables import _tool, compile_latex, pdf_pages
 
@@ -205,7 +204,7 @@ def test_html_report_in_headless_chromium(chromium: str, beir_store: tuple[Path,
     assert (int.from_bytes(png[16:20]), int.from_bytes(png[20:24])) == WINDOW
 
     # the numbers, recounted from the stored per-query evaluations
-    results = evaluate_jobs(suite, plan(suite, Store(root)), Store(root))
+    results = read_results(suite, Store(root))
     pq = results.per_query[results.per_query["metric"] == "nDCG@10"]
     pq = pq.pivot(index="query_id", columns="system", values="value")
     d = pq["bm25-top100"] - pq["bm25"]
@@ -252,7 +251,7 @@ def test_markdown_summary(beir_store: tuple[Path, Path], capsys: pytest.CaptureF
     # R@1000 of the top-100 run, recomputed from the stored evaluations and the stored comparison: second best,
     # significantly below BM25, depth-limited
     suite = load_suite(suite_path)
-    means = evaluate_jobs(suite, plan(suite, Store(root)), Store(root)).means().query("metric == 'R@1000'")
+    means = read_results(suite, Store(root)).means().query("metric == 'R@1000'")
     means = means.set_index("system")["value"].round(4)
     assert means["bm25-top100"] == sorted(set(means), reverse=True)[1]
     cmp = pd.read_parquet(root / "compare" / suite.name / "comparisons.parquet").query("measure == 'R@1000'")

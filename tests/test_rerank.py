@@ -11,7 +11,7 @@ import torch
 from harness.data.datasets import DatasetRef
 from harness.store import Store
 from harness.suite.config import load_suite
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from harness.system import Context
 from systems.cross_encoder import CrossEncoder, CrossEncoderConfig
 from systems.monot5 import MonoT5, MonoT5Config
@@ -207,7 +207,7 @@ def test_changing_only_the_reranker_leaves_the_first_stage_cached(irds_home: Pat
 
     def run(**kw):
         suite_path.write_text(PIPELINE.format(**{"depth": 5, "model": tiny_bert[1], "max_length": 64, **kw}))
-        outcomes, _ = run_suite(load_suite(suite_path, digest_dir=str(store.digests_dir)), store)
+        outcomes = run_suite(load_suite(suite_path, digest_dir=str(store.digests_dir)), results=store).outcomes
         return {o.label: o.status for o in outcomes}, outcomes
 
     status, outcomes = run()
@@ -230,6 +230,6 @@ def test_a_reranker_whose_model_is_missing_is_skipped_with_the_reason(irds_home:
     (tmp_path / "first.run").write_text("1 Q0 184 1 3.0 f\n")
     (tmp_path / "s.toml").write_text(PIPELINE.format(depth=5, model=tmp_path / "no-such-model", max_length=64))
     store = Store(tmp_path / "results")
-    outcomes, _ = run_suite(load_suite(tmp_path / "s.toml", digest_dir=str(store.digests_dir)), store)
+    outcomes = run_suite(load_suite(tmp_path / "s.toml", digest_dir=str(store.digests_dir)), results=store).outcomes
     ce = next(o for o in outcomes if o.label == "cranfield/ce")
     assert ce.status == "skipped" and "does not exist" in ce.detail

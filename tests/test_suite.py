@@ -15,7 +15,7 @@ from harness.data.datasets import DatasetRef
 from harness.store import Store
 from harness.suite.config import load_suite
 from harness.suite.plan import plan
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from harness.system import Reranker, StageResult, System, registered_kinds
 from systems import KINDS
 from systems.fusion import rrf
@@ -137,7 +137,7 @@ def test_pipeline_runs_in_dependency_order_through_the_system_contract(
     assert jobs["fused"].upstream == (jobs["imported"].key, jobs["rerank"].key)
 
     monkeypatch.setenv("IRH_DEVICES", "accel:0")  # the reranker wants a device: the runner hands it one
-    outcomes, _ = run_suite(suite, store)
+    outcomes = run_suite(suite, results=store).outcomes
     assert [(o.label, o.status) for o in outcomes] == [
         ("cran/imported", "computed"),
         ("cran/rerank", "computed"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+from pathlib import Path
+
 
 class HarnessError(Exception):
     """Bad input (suite, dataset, system, metric, run file, model).
@@ -22,3 +25,24 @@ class HarnessError(Exception):
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
         field = f"{self.field}: " if self.field else ""
         return f"{where}{field}{self.message}"
+
+
+# Failures of the filesystem rather than of irharness: one line saying what to do, not a traceback
+STORAGE_ERRNOS = {errno.EROFS: "a read-only file system", errno.ENOSPC: "no space left on the device",
+                  errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+                  errno.EPERM: "permission denied"}  # fmt: skip
+
+
+def storage_message(e: OSError, store_root: str | Path) -> str:
+    """The one-line error for a storage failure ``e`` (an errno of ``STORAGE_ERRNOS``) while writing the store."""
+    where = e.filename or store_root  # a write through an open file names no path: the store is the likely place
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space"
+    elif e.errno == errno.EROFS:
+        fix = "remount it writable"
+    else:
+        fix = "fix its permissions"
+    return (
+        f"{where}: {STORAGE_ERRNOS[e.errno]}: {fix} (or use another --results), then run the command again; "
+        "nothing partial was stored"
+    )

@@ -182,12 +182,10 @@ class ReportContext:
 def gather(suite: Suite, store: Store) -> ReportContext:
     """Read everything the report shows from the store (evaluating stored runs not yet evaluated; running nothing)."""
     from harness.report.provenance import provenance
-    from harness.suite.plan import plan
-    from harness.suite.results import evaluate_jobs
+    from harness.suite.results import read_results
 
     started = datetime.now(UTC)
-    jobs = plan(suite, store)
-    results = evaluate_jobs(suite, jobs, store)
+    results = read_results(suite, store)
     if results.per_query.empty:
         raise HarnessError(f"no stored runs of suite {suite.name!r}: run `irh run` first", file=str(suite.path))
     comparison = load_comparison(suite, results, store)

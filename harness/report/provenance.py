@@ -9,7 +9,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import HarnessError
 from harness.core.git import git_state
 from harness.store import Store
 from harness.suite.config import Suite
@@ -23,19 +22,12 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
     whether its evaluation was read from the store or computed for this report; library versions and hardware
     seen across the runs; the git commit the report was made from."""
     from harness.core.provenance import library_versions
-    from harness.suite.plan import make_system
 
     labels = {s.name: s.label or s.name for s in suite.systems}
     runs, versions, machines = [], {}, Counter()
-    digests: dict[tuple[str, str], dict[str, str]] = {}
     for (ds_name, system), info in results.info.items():
         meta = store.meta("runs", info["run_key"])
-        spec, ds = suite.system(system), suite.dataset(ds_name)
-        if (system, ds_name) not in digests:
-            try:
-                digests[(system, ds_name)] = make_system(spec, store).content_digests(ds)
-            except HarnessError as e:
-                digests[(system, ds_name)] = {"unavailable": e.message}
+        spec = suite.system(system)
         eval_created = (
             store.meta("evals", info["eval_key"]).get("created") if store.has_eval(info["eval_key"]) else None
         )
@@ -54,7 +46,7 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
                 "n_queries": meta.get("n_queries"),
                 "depth": meta.get("max_depth"),
                 "config": meta.get("config", {}),
-                "content_digests": digests[(system, ds_name)],
+                "content_digests": info["content_digests"],  # as recorded when it was run
                 "eval_key": info["eval_key"],
                 "eval_created": eval_created,
                 "eval_cached": eval_created is not None and _before(eval_created, started),

@@ -58,7 +58,7 @@ def format_results(suite: Suite, results: Results) -> str:
                 out.append(f"  skipped {s}: {reason}")
         for d, s in results.missing:
             if d == ds.name:
-                out.append(f"  missing {s}: not in the store (not run yet)")
+                out.append(f"  missing {s}: {results.missing_reason(d, s)}")
         out.append("")
     out += _aggregate_section(suite, aggregate(suite, results))
     return "\n".join(out).rstrip() + "\n"

@@ -2,13 +2,14 @@
 
 key = sha256(store format, system fingerprint, dataset id + digests of the parts the system reads,
              upstream run keys, k/depth)
-so a changed input of any kind can never address an old entry.
+so a changed input of any kind can never address an old entry. Only ``irh run`` plans (building each system to
+fingerprint it); reads find the runs through the run manifest (``harness.suite.manifest``).
 """
 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.core.hashing import digest_value
 from harness.data.datasets import DatasetRef
@@ -24,6 +25,9 @@ class Job:
     key: str | None  # None when skipped
     upstream: tuple[str, ...]  # keys of the runs this stage consumes
     skipped: str | None = None  # why the system does not run on this dataset
+    fingerprint: str | None = None
+    content: dict[str, str] = field(default_factory=dict, compare=False)  # model weights, run files
+    data: dict[str, str] = field(default_factory=dict, compare=False)  # digests of the dataset parts it reads
 
     @property
     def label(self) -> str:
@@ -37,7 +41,7 @@ def make_system(spec: SystemSpec, store: Store, threads: int = 2, device: str | 
 def plan(suite: Pipeline, store: Store, only: list[str] | None = None) -> list[Job]:
     """Jobs in dependency order. ``only`` holds DATASET/SYSTEM glob patterns; upstream stages come along. Stages
     left out are never instantiated, so their models need not be installed."""
-    wanted = _selected(suite, only) if only else None
+    wanted = selected(suite, only) if only else None
     jobs: list[Job] = []
     for dataset in suite.datasets:
         by_name: dict[str, Job] = {}
@@ -61,18 +65,20 @@ def _job(dataset: DatasetRef, spec: SystemSpec, earlier: dict[str, Job], store: 
     if reason:
         return Job(dataset, spec, None, (), reason)
     upstream = tuple(u.key for u in ups)
+    fingerprint = system.fingerprint(dataset)
+    data = {part: dataset.digest(part) for part in system.dataset_parts}
     key = digest_value(
         {
             "format": STORE_FORMAT,
-            "system": system.fingerprint(dataset),
+            "system": fingerprint,
             "dataset": dataset.irds_id,
-            "data": {part: dataset.digest(part) for part in system.dataset_parts},
+            "data": data,
             "upstream": upstream,
             "k": spec.k,
             "depth": spec.depth,
         }
     )
-    return Job(dataset, spec, key, upstream)
+    return Job(dataset, spec, key, upstream, None, fingerprint, system.content_digests(dataset), data)
 
 
 def unavailable(dataset: DatasetRef, system: System) -> str | None:
@@ -86,7 +92,7 @@ def unavailable(dataset: DatasetRef, system: System) -> str | None:
     return None
 
 
-def _selected(suite: Pipeline, patterns: list[str]) -> set[str]:
+def selected(suite: Pipeline, patterns: list[str]) -> set[str]:
     """DATASET/SYSTEM labels matching the patterns, plus every upstream stage they consume."""
     labels = [f"{d.name}/{s.name}" for d in suite.datasets for s in suite.systems]
     wanted = {label for label in labels if any(fnmatch.fnmatchcase(label, p) for p in patterns)}

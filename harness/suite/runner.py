@@ -31,7 +31,6 @@ from harness.core.provenance import hardware, library_versions, now
 from harness.store import HOST, Store, file_lock
 from harness.suite.config import Pipeline
 from harness.suite.plan import Job, make_system, plan
-from harness.suite.results import Results, evaluate_jobs
 from harness.system import system_class
 
 log = logging.getLogger("irh")
@@ -47,23 +46,6 @@ class JobOutcome:
     seconds: float = 0.0
     detail: str = ""
     worker: str = ""  # host:pid of the process that handled the job
-
-
-def run_suite(
-    suite: Pipeline,
-    store: Store,
-    only: list[str] | None = None,
-    n_jobs: int = 1,
-    backend: str = "loky",
-    scheduler: str | None = None,
-) -> tuple[list[JobOutcome], Results]:
-    """Plan, run what is not cached, evaluate (a suite, or any pipeline with its measures)."""
-    check_backend(backend, scheduler)  # before planning, which may hash models
-    jobs = plan(suite, store, only)
-    outcomes = run_jobs(jobs, store, n_jobs=n_jobs, backend=backend, scheduler=scheduler)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("computed", "cached", "skipped")}
-    log.info("%(computed)d computed, %(cached)d cached, %(skipped)d skipped", counts)
-    return outcomes, evaluate_jobs(suite, jobs, store)
 
 
 def check_backend(backend: str, scheduler: str | None) -> None:

@@ -15,7 +15,7 @@ from harness.data.datasets import DatasetRef, default_excludes_self_matches
 from harness.models.resolve import model_digest
 from harness.store import Store
 from harness.suite.config import Pipeline, SystemSpec
-from harness.suite.runner import run_suite
+from harness.suite.run import run_suite
 from harness.system import build_config, system_class
 from harness.train.config import TrainConfig
 from harness.train.data import TrainingData
@@ -39,7 +39,7 @@ def evaluate_model(config: TrainConfig, store: Store, model_dir: Path) -> dict[s
         spec = SystemSpec(config.name, kind, cls.role, spec_config, k=max(ev.depth, 100))
     upstream = config.closure([ev.first_stage]) if ev.first_stage else []
     metrics = ev.metrics  # canonical labels, parsed once by the training config
-    _, results = run_suite(Pipeline((dataset,), (*upstream, spec), metrics), store)
+    results = run_suite(Pipeline((dataset,), (*upstream, spec), metrics), results=store)
     table = results.nested().get("eval", {})
     log.info("train %s: eval on %s: %s", config.name, ev.dataset, json.dumps(table))
     return {
