@@ -196,7 +196,10 @@ def table(results: dict[str, dict[str, dict]]) -> str:
     for kind, row in results.items():
         cells = []
         for fault in FAULTS:
-            o = row[fault]
+            o = row.get(fault)
+            if o is None:
+                cells.append("(not run)")
+                continue
             cells.append(" ".join(o[c] for c in COMMANDS) + (" → ok" if o["restored"] else " → NOT RESTORED"))
         lines.append(f"{kind:<22}" + "".join(f"{c:<{width}}" for c in cells))
     return "\n".join(lines)
@@ -207,6 +210,7 @@ def main_sweep() -> int:
     parser.add_argument("--work", default="/tmp/fault-sweep", help="scratch folder (deleted first)")
     parser.add_argument("--out", default=str(ROOT / "results" / "perf" / "fault_sweep.json"))
     parser.add_argument("--types", nargs="*", default=list(FILE_TYPES), help="file types to sweep")
+    parser.add_argument("--faults", nargs="*", default=list(FAULTS), choices=FAULTS, help="faults to inject")
     parser.add_argument("--reuse-base", action="store_true", help="keep an undamaged store built before in --work")
     args = parser.parse_args()
     work = Path(args.work)
@@ -220,7 +224,7 @@ def main_sweep() -> int:
     print(f"undamaged store built in {time.perf_counter() - start:.0f}s: {json.dumps(show)}", flush=True)
     results: dict[str, dict[str, dict]] = {}
     for kind in args.types:
-        for fault in FAULTS:
+        for fault in args.faults:
             o = sweep_cell(base_store, suite, base, show, keys, kind, fault, work / "cell")
             results.setdefault(kind, {})[fault] = o
             out.write_text(json.dumps({"undamaged": show, "results": results}, indent=1, ensure_ascii=False))
