@@ -1,14 +1,20 @@
-"""What every stored entry records about where it came from: library versions and hardware."""
+"""Where results came from: library versions and hardware (recorded in every stored entry) and the git state of a
+checkout (recorded in reports and regression baselines)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import platform
+import subprocess
 import sys
 from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+IRHARNESS_CHECKOUT = Path(__file__).resolve().parents[2]
 
 LIBRARIES = (
     "irharness",
@@ -64,3 +70,18 @@ def hardware() -> dict[str, object]:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def git_state(where: Path = IRHARNESS_CHECKOUT) -> dict[str, Any]:
+    """Commit of the git checkout holding ``where`` and whether tracked files differ from it; commit and dirty are
+    None (with the reason as ``error``) outside a checkout or without git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(where), *args], capture_output=True, text=True, check=True, timeout=20
+        ).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError) as e:
+        return {"commit": None, "dirty": None, "error": f"not a git checkout or git unavailable ({e})"}

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import re
-import subprocess
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ from harness.suite.results import Results
 log = logging.getLogger("irh")
 
 DIGITS = 4  # shown decimals; best/second are decided on the shown values, so equal-looking cells get equal marks
-ROOT = Path(__file__).resolve().parents[2]
 COMPARE_SETTINGS = ("test", "correction", "alpha", "tie_tolerance", "n_permutations")
 
 
@@ -549,26 +547,11 @@ def _summaries(suite: Suite, agg: Aggregate, labels: Mapping[str, str]) -> tuple
 
 
 # ---------------------------------------------------------------- provenance
-def git_state(root: Path = ROOT) -> dict[str, Any]:
-    """Commit of the checkout the report is made from, and whether tracked files differ from it."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=20
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=20,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError) as e:
-        return {"commit": None, "dirty": None, "error": f"not a git checkout or git unavailable ({e})"}
-    return {"commit": commit, "dirty": bool(status.strip())}
-
-
 def provenance(suite: Suite, store: Store, results: Results, started: datetime) -> dict[str, Any]:
     """Per stored run: key, when it was created, wall time, depth, content digests (model weights, run files), and
     whether its evaluation was read from the store or computed for this report; library versions and hardware
     seen across the runs; the git commit the report was made from."""
-    from harness.core.provenance import library_versions
+    from harness.core.provenance import git_state, library_versions
     from harness.suite.plan import make_system
 
     labels = {s.name: s.label or s.name for s in suite.systems}

@@ -18,14 +18,13 @@ import fnmatch
 import glob
 import json
 import math
-import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.core.provenance import library_versions
+from harness.core.provenance import git_state, library_versions
 from harness.store import write_text_atomic
 from harness.suite.config import Suite
 from harness.suite.results import Results
@@ -40,32 +39,20 @@ def baseline_path(directory: str | Path, suite: Suite) -> Path:
     return Path(directory) / f"{suite.name}.json"
 
 
-def _git_commit(where: Path) -> tuple[str | None, bool | None]:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-
-    try:
-        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-
-
 def make_baseline(suite: Suite, results: Results, not_covered: Mapping[str, Mapping[str, str]] | None = None) -> dict:
     """The baseline document for a suite's results (means over judged queries); ``not_covered``: dataset → system →
     why the baseline holds no values for it."""
     expected = results.nested()
     metrics = sorted({m for ds in suite.datasets for m in suite.metrics_for(ds.name)})
-    commit, dirty = _git_commit(suite.path.resolve().parent)
+    git = git_state(suite.path.resolve().parent)
     return {
         "format": BASELINE_FORMAT,
         "suite": suite.name,
         "suite_file": suite.path.name,
         "suite_digest": suite.digest,
         "created": datetime.now(UTC).date().isoformat(),
-        "git_commit": commit,
-        "git_dirty": dirty,
+        "git_commit": git["commit"],
+        "git_dirty": git["dirty"],
         "versions": library_versions(),
         "tolerance": suite.regression.tolerance,
         "tolerances": {m: suite.regression.tolerance_for(m) for m in metrics},
