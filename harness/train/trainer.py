@@ -29,10 +29,11 @@ import torch
 from tqdm import tqdm
 
 from harness.core.errors import HarnessError
+from harness.core.hashing import model_digest
 from harness.core.provenance import hardware, library_versions, now
 from harness.data.datasets import DatasetRef, default_excludes_self_matches
-from harness.models.resolve import model_digest, resolve_model
-from harness.store import Store, check_trained_model, temp_path, write_json, write_text_atomic
+from harness.models.resolve import resolve_model
+from harness.store import Store, atomic_folder, check_trained_model, write_json, write_text_atomic
 from harness.suite.config import SystemSpec
 from harness.system import build_config, system_class
 from harness.train.config import TrainConfig
@@ -70,16 +71,8 @@ def checkpoints(out: Path) -> list[tuple[int, Path]]:
 
 def save_checkpoint(out: Path, step: int, state: dict, keep: int) -> Path:
     final = out / "checkpoints" / f"step-{step:06d}"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    tmp.mkdir()
-    try:
-        torch.save(state, tmp / "state.pt")
-        if final.exists():  # the same step again (a re-run after a crash right after saving): replace it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # the same step again (a re-run after a crash right after saving): replace it
+    atomic_folder(final, lambda tmp: torch.save(state, tmp / "state.pt"), replace=True)
     for _, old in checkpoints(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -263,15 +256,8 @@ def _loop(
             log.info("train %s: checkpoint %s", config.name, path)
     bar.close()
     if step >= t.steps:
-        final = out / "model"
-        tmp = temp_path(final)
-        tmp.mkdir(parents=True)
-        try:
-            model.eval()
-            model.save(tmp)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        model.eval()
+        atomic_folder(out / "model", model.save)
     return step, history
 
 
