@@ -125,7 +125,6 @@ def onnx_graph(ref: ModelRef, torch_model: Any, tokenizer: Any, head: str, preci
     source = onnx_graph(ref, torch_model, tokenizer, head, "fp32", artifacts_dir) if precision == "int8" else None
 
     def build(tmp: Path) -> None:
-        tmp.mkdir()
         if source is None:
             export(torch_model, tokenizer, head, tmp / "model.onnx")
         else:  # int8 from the fp32 graph built (once) before it
