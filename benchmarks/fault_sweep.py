@@ -77,7 +77,7 @@ FILE_TYPES: dict[str, tuple[str, str | None]] = {
     "Lucene index": ("artifacts/lucene/*/_0.nvd", "bm25"),
     "SPLADE impact index": ("artifacts/splade-lucene/*/*.tim", "splade-lucene"),
     "ColBERT index": ("artifacts/colbert/*/codes.npy", "colbert-minilm"),  # the PLAID index (token vectors kept)
-    "encoding cache": ("artifacts/encodings/*/vectors.npy", "minilm"),
+    "encoding cache": ("artifacts/encodings/*/mean.npy", "minilm"),  # the pooled vectors MiniLM reads
     "SPLADE arrays": ("artifacts/splade/*/*.npy", "splade"),
 }
 FAULTS = ("flip", "truncate", "empty", "delete")
