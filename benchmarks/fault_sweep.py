@@ -77,7 +77,7 @@ FILE_TYPES: dict[str, tuple[str, str | None]] = {
     "Lucene index": ("artifacts/lucene/*/_0.nvd", "bm25"),
     "SPLADE impact index": ("artifacts/splade-lucene/*/*.tim", "splade-lucene"),
     "ColBERT index": ("artifacts/colbert/*/codes.npy", "colbert-minilm"),  # the PLAID index (token vectors kept)
-    "encoding cache": ("artifacts/encodings/*/vectors.npy", "minilm"),
+    "encoding cache": ("artifacts/encodings/*/mean.npy", "minilm"),  # the pooled vectors MiniLM reads
     "SPLADE arrays": ("artifacts/splade/*/*.npy", "splade"),
 }
 FAULTS = ("flip", "truncate", "empty", "delete")
@@ -137,9 +137,20 @@ def damage(path: Path, fault: str) -> None:
         path.unlink()
 
 
-def build(work: Path) -> tuple[Path, Path, dict[str, Counter], dict, dict[str, str]]:
+def suite_text(systems: list[str] | None) -> str:
+    """The sweep's suite, or only some of its systems (the baseline, bm25, always stays)."""
+    if not systems:
+        return SUITE
+
+    def keep(block: re.Match) -> str:
+        return block[0] if block[1] in {"bm25", *systems} else ""
+
+    return re.sub(r"\[systems\.([\w-]+)\]\n(?:[^\[\n].*\n)*\n?", keep, SUITE)
+
+
+def build(work: Path, systems: list[str] | None = None) -> tuple[Path, Path, dict[str, Counter], dict, dict[str, str]]:
     suite = work / "fault-sweep.toml"
-    suite.write_text(SUITE)
+    suite.write_text(suite_text(systems))
     store = work / "base"
     rc, _, err = irh(store, "run", str(suite))
     assert rc == 0, err
@@ -196,7 +207,10 @@ def table(results: dict[str, dict[str, dict]]) -> str:
     for kind, row in results.items():
         cells = []
         for fault in FAULTS:
-            o = row[fault]
+            o = row.get(fault)
+            if o is None:
+                cells.append("(not run)")
+                continue
             cells.append(" ".join(o[c] for c in COMMANDS) + (" → ok" if o["restored"] else " → NOT RESTORED"))
         lines.append(f"{kind:<22}" + "".join(f"{c:<{width}}" for c in cells))
     return "\n".join(lines)
@@ -207,6 +221,8 @@ def main_sweep() -> int:
     parser.add_argument("--work", default="/tmp/fault-sweep", help="scratch folder (deleted first)")
     parser.add_argument("--out", default=str(ROOT / "results" / "perf" / "fault_sweep.json"))
     parser.add_argument("--types", nargs="*", default=list(FILE_TYPES), help="file types to sweep")
+    parser.add_argument("--faults", nargs="*", default=list(FAULTS), choices=FAULTS, help="faults to inject")
+    parser.add_argument("--systems", nargs="*", help="only these systems of the suite (and bm25): a quicker base")
     parser.add_argument("--reuse-base", action="store_true", help="keep an undamaged store built before in --work")
     args = parser.parse_args()
     work = Path(args.work)
@@ -216,11 +232,11 @@ def main_sweep() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    base_store, suite, base, show, keys = build(work)
+    base_store, suite, base, show, keys = build(work, args.systems)
     print(f"undamaged store built in {time.perf_counter() - start:.0f}s: {json.dumps(show)}", flush=True)
     results: dict[str, dict[str, dict]] = {}
     for kind in args.types:
-        for fault in FAULTS:
+        for fault in args.faults:
             o = sweep_cell(base_store, suite, base, show, keys, kind, fault, work / "cell")
             results.setdefault(kind, {})[fault] = o
             out.write_text(json.dumps({"undamaged": show, "results": results}, indent=1, ensure_ascii=False))

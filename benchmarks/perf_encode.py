@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 from harness.data.datasets import DatasetRef
 from harness.models.resolve import resolve_model
+from harness.store import write_text_atomic
 from systems.dense import DenseConfig
 from systems.dense_encoder import DenseEncoder
 
@@ -74,10 +75,7 @@ def write_section(path: Path, section: str, value: dict) -> None:
     if not isinstance(data, dict):
         raise SystemExit(f"{path} does not hold a JSON object")
     data[section] = value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from harness.core.evaluate import EvalScope, aggregate, evaluate_per_query
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
+from harness.store import write_text_atomic
 from harness.system import Context
 from systems.colbert import ColBERT, ColBERTConfig, candidate_maxsim, maxsim_many
 
@@ -186,10 +187,7 @@ def main() -> None:
     out = Path(args.out)
     data = json.loads(out.read_text()) if out.exists() else {}
     data["maxsim"] = section
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_text_atomic(out, json.dumps(data, indent=2) + "\n")
     print(json.dumps(section, indent=2))
 
 

@@ -13,9 +13,10 @@ from tqdm import tqdm
 
 from harness.core import interrupt
 from harness.core.hashing import digest_value
+from harness.core.java import java_storage_errors
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
-from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
+from harness.store import STORE_FORMAT, artefact_ready, build_artefact
 from harness.system import Retriever, StageResult, System
 
 INDEX_BATCH = 10_000
@@ -94,11 +95,9 @@ class BM25(System, Retriever):
         final = self.context.artifacts_dir / "lucene" / key
         if artefact_ready(final, "Lucene index"):
             return final
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path(final)
-        self._build(dataset, tmp)
-        publish_artefact(tmp, final)
-        return final
+        # a full disk or read-only store inside Lucene is the same one-line storage error as Python's own writers
+        with java_storage_errors(final):
+            return build_artefact(final, lambda tmp: self._build(dataset, tmp))
 
     def _build(self, dataset: DatasetRef, out: Path) -> None:
         from pyserini.index.lucene import LuceneIndexer

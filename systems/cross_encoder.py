@@ -11,10 +11,7 @@ Also home of the pieces every pairwise-scoring reranker shares: ``score_candidat
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,56 +21,15 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.core.errors import HarnessError
-from harness.core.hashing import digest_value
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
-from harness.store import write_json
+from harness.store import ScoreCache
 from harness.system import PositiveInt, Reranker, StageResult, System, on_accelerator
 
 log = logging.getLogger("irh")
 
 
 # ---------------------------------------------------------------- shared by the pairwise rerankers
-class ScoreCache:
-    """(query text, doc text) → JSON value, in one SQLite file per scorer (model digest + settings).
-
-    SQLite makes every batch's insert atomic and lets parallel jobs share the file; an interrupted rerank resumes
-    from the pairs it already scored."""
-
-    def __init__(self, root: Path, scorer: dict):
-        root.mkdir(parents=True, exist_ok=True)
-        self.path = root / f"{digest_value(scorer)[:32]}.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=120)
-        self._db.execute("CREATE TABLE IF NOT EXISTS scores (pair TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        self._db.commit()
-        if not (root / f"{self.path.stem}.json").exists():  # what the file holds, for people
-            write_json(root / f"{self.path.stem}.json", scorer)
-
-    @staticmethod
-    def pair_key(query: str, doc: str) -> str:
-        return hashlib.sha256(f"{query}\x00{doc}".encode()).hexdigest()
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            rows = self._db.execute(
-                f"SELECT pair, value FROM scores WHERE pair IN ({','.join('?' * len(chunk))})", chunk
-            ).fetchall()
-            out.update((k, json.loads(v)) for k, v in rows)
-        return out
-
-    def put_many(self, values: dict[str, Any]) -> None:
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()]
-            )
-
-    def close(self) -> None:
-        self._db.close()
-
-
 def model_unavailable(source: str) -> str | None:
     """Why a model cannot be had (the stage is then skipped with this reason), or None."""
     from harness.models.resolve import resolve_model

@@ -30,8 +30,9 @@ from pydantic import Field
 from harness.core.hashing import digest_file
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
+from harness.store import ScoreCache
 from harness.system import PositiveInt, Reranker, StageResult, System, on_accelerator
-from systems.cross_encoder import ScoreCache, candidate_pairs, model_unavailable, run_from_pairs, score_candidates
+from systems.cross_encoder import candidate_pairs, model_unavailable, run_from_pairs, score_candidates
 
 log = logging.getLogger("irh")
 _HELPERS = ("backends.py", "loading.py", "permutation.py", "prompts.py")

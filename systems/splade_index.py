@@ -129,7 +129,7 @@ def lucene_key(doc_cache_parts: dict, scale: int) -> str:
 
 def lucene_index(docs: SparseVectors, root: Path, key: str, threads: int) -> Path:
     """An Anserini impact index of integer-weighted documents (terms are vocabulary ids), built once per key."""
-    from harness.store import artefact_ready, publish_artefact, temp_path
+    from harness.store import artefact_ready, build_artefact, temp_path
 
     final = root / key
     if artefact_ready(final, "SPLADE impact index"):
@@ -140,23 +140,24 @@ def lucene_index(docs: SparseVectors, root: Path, key: str, threads: int) -> Pat
     from pyserini.pyclass import autoclass
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    source = tmp / "jsonl"
-    source.mkdir(parents=True)
-    try:
-        _write_json_vectors(docs, source)
-        args = ["-collection", "JsonVectorCollection", "-input", str(source), "-index", str(tmp / "index")]
+    source = temp_path(root / f"{key}-jsonl")  # the documents as Anserini reads them; not part of the index
+    source.mkdir()
+
+    def fill(tmp: Path) -> None:
+        args = ["-collection", "JsonVectorCollection", "-input", str(source), "-index", str(tmp)]
         args += ["-generator", "DefaultLuceneDocumentGenerator", "-threads", str(threads)]
         args += ["-impact", "-pretokenized", "-optimize"]
         autoclass("io.anserini.index.IndexCollection").main(args)
-        shutil.rmtree(source)
-        if not (tmp / "index").exists():
+        if not any(tmp.glob("segments_*")):
             from harness.core.errors import HarnessError
 
             raise HarnessError(f"Anserini did not build the impact index in {tmp}")
-        publish_artefact(tmp / "index", final)
+
+    try:
+        _write_json_vectors(docs, source)
+        build_artefact(final, fill)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
     return final
 
 

@@ -244,7 +244,7 @@ def test_array_cache_refuses_damaged_arrays(tmp_path: Path, fault: str) -> None:
 
 
 def test_trained_model_is_checked_against_its_model_card(tmp_path: Path) -> None:
-    from harness.models.resolve import model_digest
+    from harness.core.hashing import model_digest
     from harness.store import check_trained_model
 
     folder = tmp_path / "models" / "tiny"

@@ -15,8 +15,8 @@ import torch
 
 from harness.cli import main
 from harness.core.errors import HarnessError
-from harness.core.hashing import digest_rows
-from harness.models.resolve import model_digest, resolve_model
+from harness.core.hashing import digest_rows, model_digest
+from harness.models.resolve import resolve_model
 from harness.store import Store
 from harness.system import Context
 from harness.train import data as train_data

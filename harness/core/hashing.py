@@ -53,3 +53,22 @@ def digest_rows(rows: Iterable[Iterable[Any]]) -> str:
         h.update("\t".join("" if v is None else str(v) for v in row).encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()
+
+
+# Files that are documentation, not model: they do not change what a model computes.
+NOT_MODEL_FILES = {"README.md", ".gitattributes", "LICENSE", "LICENSE.txt", "model_card.md"}
+
+
+def model_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(
+        p for p in path.rglob("*") if p.is_file() and p.name not in NOT_MODEL_FILES and "__pycache__" not in p.parts
+    )
+
+
+def model_digest(path: Path) -> str:
+    """sha256 over (relative name, file sha256) of every model file (a folder or one file, e.g. a GGUF); each file
+    hashed once per process (``digest_file_once``)."""
+    root = path if path.is_dir() else path.parent
+    return digest_value([[str(f.relative_to(root)), digest_file_once(f)] for f in model_files(path)])

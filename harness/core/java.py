@@ -12,10 +12,13 @@ temp folder, not into the user's working directory.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness.core.errors import HarnessError
@@ -94,3 +97,28 @@ def prepare_jvm() -> None:
 
     jnius_config.add_options = add_options_without_vector
     _prepared = True
+
+
+# java.io.IOException messages of the filesystem failures Python reports as these errnos
+_JAVA_STORAGE_ERRORS = {
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Read-only file system": errno.EROFS,
+}
+
+
+@contextlib.contextmanager
+def java_storage_errors(path: Path) -> Iterator[None]:
+    """A Java exception caused by a full disk, an exceeded quota or a read-only filesystem (Lucene wraps it, e.g. in
+    ``AlreadyClosedException``, with the IOException as its cause) as the ``OSError`` Python's own writers raise for
+    ``path``, so the command ends with the store's one-line storage error instead of a pyjnius traceback."""
+    try:
+        yield
+    except Exception as e:
+        if type(e).__name__ != "JavaException":
+            raise
+        text = str(e)
+        for phrase, code in _JAVA_STORAGE_ERRORS.items():
+            if phrase in text:
+                raise OSError(code, os.strerror(code), str(path)) from None
+        raise

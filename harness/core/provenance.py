@@ -1,4 +1,5 @@
-"""What every stored entry records about where it came from: library versions and hardware."""
+"""Where results came from: library versions and hardware (recorded in every stored entry) and the git state of a
+checkout (recorded in reports and regression baselines)."""
 
 from __future__ import annotations
 

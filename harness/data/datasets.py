@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -14,7 +14,9 @@ from harness.core.hashing import digest_rows
 from harness.core.run import Run
 from harness.data.availability import Availability, expected_count, probe
 from harness.data.irds_extra import register as register_extra_datasets
-from harness.store import write_json
+from harness.store import Damaged, read_sealed, write_sealed
+
+log = logging.getLogger("irh")
 
 # BEIR's evaluation drops a retrieved document whose id equals the query id (EvaluateRetrieval's
 # ignore_identical_ids). It only changes results where query ids are also doc ids: ArguAna and Quora.
@@ -119,7 +121,8 @@ class DatasetRef:
         """sha256 of the content of 'docs', 'queries', 'qrels' or 'scoreddocs'.
 
         Memoised on disk against a stat signature of the dataset's files in the ir_datasets home, so a corpus is hashed
-        once, and any change to its files (size or mtime) makes it hashed again.
+        once, and any change to its files (size or mtime) makes it hashed again. The memo file is sealed (its own
+        digest): a damaged or edited one is derived data, so it is recomputed, never trusted.
         """
         memo = self._memo()
         if part not in memo:
@@ -128,7 +131,7 @@ class DatasetRef:
             memo[f"{part}_count"] = counter.n
             memo_path, _ = self._memo_location()
             if memo_path is not None:
-                write_json(memo_path, memo)
+                write_sealed(memo_path, memo)
         return memo[part]
 
     def _memo(self) -> dict:
@@ -138,7 +141,11 @@ class DatasetRef:
         if memo.get("signature") != signature:
             memo.clear()
             if memo_path is not None and memo_path.exists():
-                on_disk = json.loads(memo_path.read_text())
+                try:
+                    on_disk = read_sealed(memo_path)
+                except Damaged as e:
+                    log.warning("%s; recomputing the dataset's digests", e.problem)
+                    on_disk = {}
                 if on_disk.get("signature") == signature:
                     memo.update(on_disk)
             memo["signature"] = signature

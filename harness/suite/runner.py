@@ -14,7 +14,6 @@ import importlib.util
 import logging
 import multiprocessing
 import os
-import re
 import shutil
 import sys
 import threading
@@ -28,7 +27,7 @@ from joblib import Parallel, delayed, parallel_config
 from harness.core import interrupt
 from harness.core.errors import HarnessError
 from harness.core.provenance import hardware, library_versions, now
-from harness.store import HOST, Store, file_lock
+from harness.store import HOST, Store, file_lock, is_own_temp
 from harness.suite.config import Pipeline
 from harness.suite.plan import Job, make_system, plan
 from harness.system import system_class
@@ -118,10 +117,9 @@ def discard_partial(store: Store) -> None:
 
     Best effort (a read-only store keeps what it has; nothing partial was written there).
     """
-    mine = re.compile(rf"\.tmp-{os.getpid()}-[0-9a-f]{{8}}-{re.escape(HOST)}$")
     with contextlib.suppress(OSError):
         for tmp in store.root.glob("**/.*.tmp-*"):
-            if not mine.search(tmp.name):
+            if not is_own_temp(tmp):
                 continue
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)

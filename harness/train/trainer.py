@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import random
 import shutil
 import time
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from harness.core.errors import HarnessError
 from harness.models.resolve import resolve_model
-from harness.store import Store, check_trained_model, temp_path, write_json, write_text_atomic
+from harness.store import Store, atomic_folder, check_trained_model, write_json, write_text_atomic
 from harness.train.card import card_markdown, evaluate_model, model_card
 from harness.train.config import TrainConfig
 from harness.train.data import GroupSampler, TrainingData, prepare
@@ -66,16 +65,8 @@ def checkpoints(out: Path) -> list[tuple[int, Path]]:
 
 def save_checkpoint(out: Path, step: int, state: dict, keep: int) -> Path:
     final = out / "checkpoints" / f"step-{step:06d}"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    tmp.mkdir()
-    try:
-        torch.save(state, tmp / "state.pt")
-        if final.exists():  # the same step again (a re-run after a crash right after saving): replace it
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # the same step again (a re-run after a crash right after saving): replace it
+    atomic_folder(final, lambda tmp: torch.save(state, tmp / "state.pt"), replace=True)
     for _, old in checkpoints(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -259,15 +250,8 @@ def _loop(
             log.info("train %s: checkpoint %s", config.name, path)
     bar.close()
     if step >= t.steps:
-        final = out / "model"
-        tmp = temp_path(final)
-        tmp.mkdir(parents=True)
-        try:
-            model.eval()
-            model.save(tmp)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        model.eval()
+        atomic_folder(out / "model", model.save)
     return step, history
 
 

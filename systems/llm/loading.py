@@ -8,7 +8,6 @@ the tokenizer from the GGUF vocabulary); the converted fp32 weights and tokenize
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 from harness.core.errors import HarnessError
@@ -35,20 +34,13 @@ def converted_dir(ref: ModelRef, artifacts_dir: Path) -> tuple[Path, bool]:
     gguf = gguf_file(ref.path)
     if gguf is None:
         return ref.path, False
-    from harness.store import STORE_FORMAT, artefact_ready, publish_artefact, temp_path
+    from harness.store import STORE_FORMAT, artefact_ready, build_artefact
 
     final = Path(artifacts_dir) / "gguf-converted" / f"{ref.digest}.v{STORE_FORMAT}"
     if artefact_ready(final, "converted GGUF model"):
         return final, False
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
     log.info("converting %s (GGUF) to torch weights, once: %s", ref.source, final)
-    try:
-        _convert(gguf, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    publish_artefact(tmp, final)
+    build_artefact(final, lambda tmp: _convert(gguf, tmp))
     return final, True
 
 
