@@ -234,7 +234,10 @@ def cmd_compare(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from harness.report import check_out, default_out, gather, render_html, render_markdown, write_report
+    from harness.report.context import gather
+    from harness.report.html import render_html
+    from harness.report.markdown import render_markdown
+    from harness.report.render import check_out, default_out, write_report
 
     if args.out == "-" and args.format == "latex":
         raise HarnessError("--out -: LaTeX is a folder (report.tex, tables/, figures/); give a folder")

@@ -20,7 +20,11 @@ import pytest
 from harness.cli import main
 from harness.core.errors import HarnessError
 from harness.core.run import Run
-from harness.report import build_context, render_html, render_markdown, write_latex, write_report
+from harness.report.context import build_context
+from harness.report.html import render_html
+from harness.report.latex import write_latex
+from harness.report.markdown import render_markdown
+from harness.report.render import write_report
 from harness.store import Store
 from harness.suite.config import load_suite
 from harness.suite.regression import verdict

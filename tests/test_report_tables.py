@@ -15,11 +15,12 @@ import pandas as pd
 import pytest
 
 from harness.analysis.suite_comparison import compare_suite
-from harness.report import build_context, build_table, render_html, render_markdown, write_latex
-from harness.report.context import load_comparison
-from harness.report.latex import tex_cell
-from harness.report.markdown import md_cell
+from harness.report.context import build_context, load_comparison
+from harness.report.html import render_html
+from harness.report.latex import tex_cell, write_latex
+from harness.report.markdown import md_cell, render_markdown
 from harness.report.stored_comparison import directory, save_comparison, stale_reason
+from harness.report.tables import build_table
 from harness.store import Store
 from harness.suite.config import load_suite
 from harness.suite.results import Results

@@ -4,16 +4,19 @@ tabulate grids."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from tabulate import tabulate
 
 from harness.analysis.aggregate import OVERALL, Aggregate, aggregate
 from harness.analysis.features import FEATURES
-from harness.analysis.suite_comparison import SuiteComparison
 from harness.report.tables import significance_legend
 from harness.suite.config import Suite
 from harness.suite.results import Results
+
+if TYPE_CHECKING:  # the comparison machinery (scipy, statsmodels) is not loaded for `irh show`
+    from harness.analysis.suite_comparison import SuiteComparison
 
 DEPTH_MARK, UP, DOWN = "†", "▲", "▼"
 
