@@ -224,7 +224,7 @@ def test_cost_is_query_time_of_the_pipeline(tmp_path) -> None:
 
 def test_corpus_work_accumulates_and_counts_nested_blocks_once(monkeypatch) -> None:
     clock = iter([10.0, 13.0, 20.0, 21.5])  # one reading at the start and end of each outermost block
-    monkeypatch.setattr(harness.system.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(harness.system.contract.time, "perf_counter", lambda: next(clock))
     system = System(config=None, context=None)
     assert system.index_seconds == 0.0
     with system.corpus_work(), system.corpus_work():  # nested: timed by the outer block only
