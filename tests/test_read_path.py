@@ -200,6 +200,10 @@ def test_a_damaged_manifest_is_a_one_line_error(copy) -> None:
     assert rc == 2 and out == ""
     (line,) = err.splitlines()
     assert line.startswith(f"irh: error: {path}: damaged (edited") and "irh cache verify --repair" in line
+    rc, out, _ = _irh(store, "cache", "verify")
+    assert rc == 1 and str(path) in out
+    assert _irh(store, "cache", "verify", "--repair")[0] == 0 and not path.exists()  # dropped, nothing else
+    assert _irh(store, "cache", "verify")[0] == 0
     assert _irh(store, "-q", "run", str(suite))[0] == 0  # all cached: records the suite anew
     rc, out, err = _irh(store, "show", str(suite), "--format", "json")
     assert rc == 0 and json.loads(out) == numbers, err

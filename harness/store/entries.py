@@ -141,7 +141,8 @@ class Store:
                         card.unlink(missing_ok=True),
                     ),
                 )
-        for memo in sorted(self.digests_dir.glob("*.json")):
+        # dataset digest memos and suites' run manifests: derived records, rewritten by the next `irh run`
+        for memo in [*sorted(self.digests_dir.glob("*.json")), *sorted((self.root / "manifests").glob("*.json"))]:
             try:
                 read_sealed(memo)
             except Damaged as e:
