@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness import __version__
 from harness.core.errors import STORAGE_ERRNOS, HarnessError, storage_message
 
 
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         help="store directory (default: $IRH_RESULTS or ./results)",
     )
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--version", action="version", version=f"irh {__version__}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a suite (cached stages are not recomputed), then evaluate it")
