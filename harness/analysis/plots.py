@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
 
 from harness.analysis.features import FEATURES, NOT_AVAILABLE
 from harness.analysis.stats import outcome
 from harness.core.slugs import slug
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: `irh compare --no-plots` never loads it
+    from matplotlib.figure import Figure
+
     from harness.analysis.suite_comparison import SuiteComparison
 
 WIN, TIE, LOSS = "#2a9d4b", "#9a9a9a", "#c8453a"
@@ -87,6 +87,8 @@ def delta_bars(deltas: pd.DataFrame, labels: dict[str, str], tie_tolerance: floa
     the baseline wins. ``deltas``: one dataset, baseline and metric (columns system, delta)."""
     systems = list(dict.fromkeys(deltas["system"]))
     rows, cols = _grid(len(systems))
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4.2 * cols, 2.8 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
     for ax in axes.flat[len(systems) :]:
@@ -114,6 +116,8 @@ def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str) 
     (harness.analysis.wins.bucket_table)."""
     features = [f for f in FEATURES if f in set(buckets["feature"])]
     systems = [s for s in labels if s in set(buckets["system"])]  # suite order
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(3.6 * max(len(features), 1), 5.6), layout="constrained")
     axes = fig.subplots(2, max(len(features), 1), squeeze=False, sharey=True)
     for j, feature in enumerate(features):
@@ -152,6 +156,9 @@ def cost_scatter(cost: pd.DataFrame, metric: str, title: str) -> Figure:
     unknown = scored.loc[scored["seconds_per_1k"].isna(), "label"].tolist()
     data = scored.dropna(subset=["seconds_per_1k"])
     data = data[data["seconds_per_1k"] > 0]
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
+
     fig = Figure(figsize=(6.4, 4.6), layout="constrained")
     ax = fig.subplots()
     for imported, group in data.groupby("imported"):

@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from harness.analysis import plots
 from harness.analysis.features import BM25Scores, bm25_from_run, dataset_features
@@ -23,6 +21,9 @@ from harness.analysis.suite_comparison import SuiteComparison, compare_suite
 from harness.store import MANIFEST, Damaged, Store, atomic_write, check_manifest, write_json, write_manifest
 from harness.suite.config import Suite
 from harness.suite.results import Results
+
+if TYPE_CHECKING:  # matplotlib is loaded only when a figure is saved
+    from matplotlib.figure import Figure
 
 log = logging.getLogger("irh")
 
@@ -98,6 +99,8 @@ def save_comparison(cmp: SuiteComparison, out_dir: Path, with_plots: bool = True
 
 def save_figure(fig: Figure, stem: Path, formats: tuple[str, ...]) -> list[Path]:
     """Write ``stem.<fmt>`` for each format; returns the paths."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
