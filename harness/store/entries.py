@@ -42,6 +42,11 @@ class Store:
     def digests_dir(self) -> Path:
         return self.root / "digests"
 
+    @property
+    def manifests_dir(self) -> Path:
+        """Suites' run manifests (written by harness.suite.manifest): what `irh run` recorded, read by every read."""
+        return self.root / "manifests"
+
     def _paths(self, kind: str, key: str) -> tuple[Path, Path]:
         base = self.root / kind / key[:2] / key
         return base.with_name(key + self.KINDS[kind]), base.with_name(key + ".json")
@@ -142,7 +147,7 @@ class Store:
                     ),
                 )
         # dataset digest memos and suites' run manifests: derived records, rewritten by the next `irh run`
-        for memo in [*sorted(self.digests_dir.glob("*.json")), *sorted((self.root / "manifests").glob("*.json"))]:
+        for memo in [*sorted(self.digests_dir.glob("*.json")), *sorted(self.manifests_dir.glob("*.json"))]:
             try:
                 read_sealed(memo)
             except Damaged as e:

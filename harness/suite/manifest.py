@@ -81,7 +81,7 @@ class Stage:
 
 
 def manifest_path(store: Store, suite_name: str) -> Path:
-    return store.root / "manifests" / f"{suite_name}.json"
+    return store.manifests_dir / f"{suite_name}.json"
 
 
 def manifest_name(pipeline: Pipeline) -> str:
