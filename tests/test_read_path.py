@@ -248,3 +248,41 @@ def test_a_skip_here_never_hides_a_stored_run(copy, tiny_models: dict[str, Path]
         ce.with_name(ce.name + "-away").rename(ce)
     assert rc == 0, err
     assert json.loads(out) == numbers
+
+
+def _irh_modules(store: Path, tmp_path: Path, *args: str) -> tuple[str, set[str]]:
+    """stdout of ``irh ARGS`` in a fresh process, and the modules it loaded."""
+    listing = tmp_path / "modules.txt"
+    script = (
+        "import sys\n"
+        "from harness.cli import main\n"
+        "rc = main(sys.argv[2:])\n"
+        "open(sys.argv[1], 'w').write('\\n'.join(sys.modules))\n"
+        "sys.exit(rc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(listing), "--results", str(store), *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout, {m.split(".")[0] for m in listing.read_text().split()}
+
+
+def test_warm_reads_load_only_what_they_print(copy, tmp_path: Path) -> None:
+    """`irh show` prints the stored evaluations' means without pandas. A second `irh compare` (and `irh report`)
+    reads the stored comparison, loading no statistics (scipy, statsmodels), and prints what the first printed; a
+    new choice (--metric) or a changed input computes it anew."""
+    store, suite, numbers = copy
+    shown, modules = _irh_modules(store, tmp_path, "show", str(suite), "--format", "json")
+    assert json.loads(shown) == numbers and "pandas" not in modules
+    statistics = {"scipy", "statsmodels"}
+    first, modules = _irh_modules(store, tmp_path, "compare", str(suite), "--no-plots")
+    assert statistics <= modules  # computed
+    again, modules = _irh_modules(store, tmp_path, "compare", str(suite), "--no-plots")
+    assert again == first and not statistics & modules
+    other, modules = _irh_modules(store, tmp_path, "compare", str(suite), "--no-plots", "--metric", "AP@1000")
+    assert statistics <= modules and "W/T/L AP@1000" in other and "W/T/L AP@1000" not in first
+    _, modules = _irh_modules(store, tmp_path, "compare", str(suite))  # plots were not stored: drawn now
+    assert statistics <= modules
+    report, modules = _irh_modules(store, tmp_path, "report", str(suite), "--format", "md", "--out", "-")
+    assert not statistics & modules and f"{numbers['cranfield']['rrf']['nDCG@10']:.4f}" in report

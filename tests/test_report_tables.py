@@ -19,7 +19,7 @@ from harness.report.context import build_context, load_comparison
 from harness.report.html import render_html
 from harness.report.latex import tex_cell, write_latex
 from harness.report.markdown import md_cell, render_markdown
-from harness.report.stored_comparison import directory, save_comparison, stale_reason
+from harness.report.stored_comparison import directory, inputs_digest, save_comparison, stale_reason
 from harness.report.tables import build_table
 from harness.store import Store
 from harness.suite.config import load_suite
@@ -168,7 +168,7 @@ def fixture_context(tmp_path_factory: pytest.TempPathFactory):
     results = Results(per_query, info, datasets)
     store = Store(tmp_path / "results")
     cmp = compare_suite(suite, results)
-    save_comparison(cmp, directory(store, suite))
+    save_comparison(cmp, directory(store, suite), inputs=inputs_digest(suite, results, cmp.baselines, cmp.metric))
     assert stale_reason(directory(store, suite), suite, results) is None
     comparison = load_comparison(suite, results, store)  # the stored one: it matches the results
     assert comparison is not None and comparison.source.startswith("stored comparison")

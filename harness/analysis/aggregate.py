@@ -4,8 +4,7 @@ average), computed only over the datasets every system has results on, and sayin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import pandas as pd
+from statistics import fmean
 
 from harness.suite.config import Suite
 from harness.suite.results import Results
@@ -38,9 +37,7 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
         values = {}
         for system in systems:
             if all(system in nested.get(m, {}) for m in members):
-                values[system] = {
-                    metric: float(pd.Series([nested[m][system][metric] for m in members]).mean()) for metric in metrics
-                }
+                values[system] = {metric: fmean([nested[m][system][metric] for m in members]) for metric in metrics}
         unit_values[unit] = values
         agg.depth_limited[unit] = {
             (system, metric)
@@ -63,7 +60,6 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
     if agg.units:
         for system in systems:
             agg.means[system] = {
-                metric: float(pd.Series([unit_values[u][system][metric] for u in agg.units]).mean())
-                for metric in metrics
+                metric: fmean([unit_values[u][system][metric] for u in agg.units]) for metric in metrics
             }
     return agg

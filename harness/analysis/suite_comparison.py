@@ -13,8 +13,6 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from harness.analysis import wins
-from harness.analysis.comparison import compare, records
 from harness.analysis.features import FEATURES, feature_columns
 from harness.core.errors import HarnessError
 from harness.suite.config import Suite
@@ -57,6 +55,8 @@ class SuiteComparison:
 
     def to_json(self) -> dict[str, Any]:
         """Settings and tables as records (``compare.json`` adds where the files are)."""
+        from harness.analysis.comparison import records
+
         worst = self.worst
         if not worst.empty:
             worst = worst[[*WORST_COLUMNS, *feature_columns(worst)]]
@@ -91,15 +91,12 @@ def compare_suite(
     """Compare every system with each baseline on every dataset and metric of ``results``. ``features``: dataset →
     (query features, facts about them) from harness.analysis.features.dataset_features; without them there is no
     win analysis by feature."""
+    from harness.analysis import wins  # the statistics (scipy, statsmodels): loaded to compare, not to read
+    from harness.analysis.comparison import compare
+
     names = [s.name for s in suite.systems]
-    baselines = list(dict.fromkeys(baselines or ([suite.baseline] if suite.baseline else [])))
-    if not baselines:
-        raise HarnessError("no baseline: the suite names none; pass --baseline NAME", file=str(suite.path))
-    for b in baselines:
-        if b not in names:
-            raise HarnessError(f"baseline {b!r} is not a system of this suite (systems: {', '.join(names)})")
+    baselines, metric = chosen(suite, baselines, metric)
     all_metrics = list(dict.fromkeys(m for d in suite.datasets for m in suite.metrics_for(d.name)))
-    metric = _canonical_metric(metric, all_metrics) if metric else all_metrics[0]
     sig = suite.significance
     labels = {s.name: s.label or s.name for s in suite.systems}
     pq = _in_suite_order(results.per_query, suite)
@@ -184,6 +181,19 @@ def _depth_limited(results: Results, table: pd.DataFrame, metric_column: str) ->
         m in results.info[(d, s)]["depth_limited"]
         for d, s, m in zip(table["dataset"], table["system"], table[metric_column], strict=True)
     ]
+
+
+def chosen(suite: Suite, baselines: list[str] | None, metric: str | None) -> tuple[list[str], str]:
+    """The baselines (default: the suite's) and the metric of the win analysis (default: the suite's first)."""
+    names = [s.name for s in suite.systems]
+    baselines = list(dict.fromkeys(baselines or ([suite.baseline] if suite.baseline else [])))
+    if not baselines:
+        raise HarnessError("no baseline: the suite names none; pass --baseline NAME", file=str(suite.path))
+    for b in baselines:
+        if b not in names:
+            raise HarnessError(f"baseline {b!r} is not a system of this suite (systems: {', '.join(names)})")
+    all_metrics = list(dict.fromkeys(m for d in suite.datasets for m in suite.metrics_for(d.name)))
+    return baselines, _canonical_metric(metric, all_metrics) if metric else all_metrics[0]
 
 
 def _canonical_metric(metric: str, known: list[str]) -> str:

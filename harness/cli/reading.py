@@ -43,7 +43,7 @@ def register(sub) -> None:
 
 
 def cmd_eval(args) -> int:
-    from harness.report.terminal import format_results
+    from harness.report.results_text import format_results
     from harness.suite.results import read_results
 
     suite, store = suite_of(args, check_datasets=False)
@@ -52,7 +52,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from harness.report.terminal import format_results
+    from harness.report.results_text import format_results
     from harness.suite.results import read_results
 
     suite, store = suite_of(args, check_datasets=False)
@@ -63,20 +63,23 @@ def cmd_show(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from harness.report.stored_comparison import compare_stored, directory, save_comparison
+    from harness.analysis.suite_comparison import chosen
+    from harness.report.stored_comparison import directory, ensure_comparison, read_comparison, read_summary
     from harness.report.terminal import format_comparison
     from harness.suite.results import read_results
 
     suite, store = suite_of(args, check_datasets=False)
     results = read_results(suite, store)
     warn_missing(results)
-    if results.per_query.empty:
+    if not results.info:
         raise HarnessError("no stored runs to compare: run `irh run` first", file=str(suite.path))
-    comparison = compare_stored(suite, results, store, args.baseline, args.metric)
-    out_dir = directory(store, suite)
-    summary = save_comparison(comparison, out_dir, with_plots=not args.no_plots)
-    text = json.dumps(summary, indent=1, sort_keys=True, ensure_ascii=False)
-    print(text if args.format == "json" else format_comparison(comparison, out_dir))
+    baselines, metric = chosen(suite, args.baseline, args.metric)
+    ensure_comparison(suite, results, store, baselines, metric, with_plots=not args.no_plots)
+    out_dir = directory(store, suite)  # what is printed is what is stored, whether computed now or before
+    if args.format == "json":
+        print(json.dumps(read_summary(out_dir), indent=1, sort_keys=True, ensure_ascii=False))
+    else:
+        print(format_comparison(read_comparison(out_dir), out_dir))
     return 0
 
 

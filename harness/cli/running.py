@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 
 def cmd_run(args) -> int:
-    from harness.report.terminal import format_results
+    from harness.report.results_text import format_results
     from harness.suite.run import run_suite
 
     suite, store = suite_of(args)

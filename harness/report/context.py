@@ -88,15 +88,14 @@ def load_comparison(suite: Suite, results: Results, store: Store) -> StoredCompa
     """The stored comparison of the suite; compared (from the stored evaluations, building nothing) and stored first
     if it is missing or stale. None when the suite names no baseline and nothing is stored."""
     directory = stored_comparison.directory(store, suite)
-    reason = stored_comparison.stale_reason(directory, suite, results)
-    if reason == "no stored comparison" and suite.baseline is None:
+    if suite.baseline is None and not (directory / stored_comparison.SUMMARY).exists():
         return None
+    reason = stored_comparison.ensure_comparison(suite, results, store)
     if reason is None:
         written = datetime.fromtimestamp((directory / stored_comparison.SUMMARY).stat().st_mtime, UTC)
         source = f"stored comparison ({directory}, written {written.isoformat(timespec='seconds')})"
     else:
-        log.info("report: %s: comparing the stored evaluations now (runs nothing)", reason)
-        stored_comparison.save_comparison(stored_comparison.compare_stored(suite, results, store), directory)
+        log.info("report: %s: compared the stored evaluations now (runs nothing)", reason)
         source = f"computed for this report from the stored evaluations ({reason}); stored in {directory}"
     summary = stored_comparison.read_summary(directory)
     return StoredComparison(directory, summary, pd.read_parquet(directory / "comparisons.parquet"), source)

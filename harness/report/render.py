@@ -7,7 +7,6 @@ from pathlib import Path
 from harness.report.context import ReportContext
 from harness.report.files import check_file, check_folder, write_file
 from harness.report.html import render_html
-from harness.report.latex import write_latex
 from harness.report.markdown import render_markdown
 
 FORMATS = ("html", "latex", "md")
@@ -27,6 +26,8 @@ def check_out(fmt: str, out: Path) -> None:
 def write_report(ctx: ReportContext, fmt: str, out: Path) -> Path:
     """Write one format; returns the file written (for LaTeX the wrapper inside the folder ``out``)."""
     if fmt == "latex":
+        from harness.report.latex import write_latex  # draws its figures (matplotlib, scipy): loaded for LaTeX only
+
         return write_latex(ctx, out)
     write_file(out, render_html(ctx) if fmt == "html" else render_markdown(ctx))
     return out

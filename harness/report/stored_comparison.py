@@ -8,6 +8,7 @@ and, for the BM25 query features, a stored run of the suite's BM25 system. No in
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -15,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from harness.analysis import plots
 from harness.analysis.features import BM25Scores, bm25_from_run, dataset_features
-from harness.analysis.suite_comparison import SuiteComparison, compare_suite
+from harness.analysis.suite_comparison import SuiteComparison, chosen, compare_suite
+from harness.core.hashing import digest_file, digest_value
 from harness.store import MANIFEST, Damaged, Store, atomic_write, check_manifest, write_json, write_manifest
 from harness.suite.config import Suite
 from harness.suite.results import Results
@@ -29,6 +30,7 @@ log = logging.getLogger("irh")
 
 SUMMARY = "compare.json"
 FORMATS = ("png", "svg")  # the stored plots; the LaTeX export draws the same plots as PDF
+SETTINGS = ("test", "correction", "alpha", "tie_tolerance", "n_permutations")
 
 
 def directory(store: Store, suite: Suite) -> Path:
@@ -36,6 +38,53 @@ def directory(store: Store, suite: Suite) -> Path:
 
 
 # ---------------------------------------------------------------- computing from the store
+def ensure_comparison(
+    suite: Suite,
+    results: Results,
+    store: Store,
+    baselines: list[str] | None = None,
+    metric: str | None = None,
+    with_plots: bool = True,
+) -> str | None:
+    """Make the suite's stored comparison current: kept when it was computed from exactly these inputs, else computed
+    from the stored evaluations and stored. Returns why it was computed, None when the stored one was used.
+    ``baselines``/``metric`` None: the stored comparison's own (a report shows the last comparison), else the suite's.
+    """
+    out_dir = directory(store, suite)
+    reason = stale_reason(out_dir, suite, results, baselines, metric, with_plots)
+    if reason is not None:
+        cmp = compare_stored(suite, results, store, baselines, metric)
+        inputs = inputs_digest(suite, results, cmp.baselines, cmp.metric)
+        save_comparison(cmp, out_dir, with_plots, inputs)
+    return reason
+
+
+def inputs_digest(suite: Suite, results: Results, baselines: list[str], metric: str) -> str:
+    """What a stored comparison was computed from: each stored evaluation (its key covers the run's bytes, the
+    queries, judgments and measures) and its means, the run's content digests, the significance settings, the
+    choices, the systems' names and labels, and the code of the analysis."""
+    sig = suite.significance
+    return digest_value(
+        {
+            "evaluations": sorted(
+                [d, s, i.get("eval_key"), i.get("content_digests")] for (d, s), i in results.info.items()
+            ),
+            "means": results.nested(),
+            "significance": {name: str(getattr(sig, name)) for name in SETTINGS},
+            "baselines": baselines,
+            "metric": metric,
+            "systems": [[s.name, s.label, s.kind] for s in suite.systems],
+            "datasets": [[d.name, d.irds_id] for d in suite.datasets],
+            "code": _analysis_code(),
+        }
+    )
+
+
+def _analysis_code() -> list[str]:
+    analysis = Path(importlib.util.find_spec("harness.analysis").origin).parent
+    return [digest_file(p) for p in [*sorted(analysis.rglob("*.py")), Path(__file__)]]
+
+
 def compare_stored(
     suite: Suite, results: Results, store: Store, baselines: list[str] | None = None, metric: str | None = None
 ) -> SuiteComparison:
@@ -71,9 +120,11 @@ def bm25_scores(suite: Suite, dataset: str, results: Results, store: Store, base
 
 
 # ---------------------------------------------------------------- writing
-def save_comparison(cmp: SuiteComparison, out_dir: Path, with_plots: bool = True) -> dict[str, Any]:
-    """Write the tables (parquet + CSV), the plots (PNG + SVG) and ``compare.json`` under ``out_dir``, then its
-    manifest (what readers check); returns the JSON."""
+def save_comparison(
+    cmp: SuiteComparison, out_dir: Path, with_plots: bool = True, inputs: str | None = None
+) -> dict[str, Any]:
+    """Write the tables (parquet + CSV), the plots (PNG + SVG) and ``compare.json`` (with ``inputs``, the digest of
+    what it was computed from) under ``out_dir``, then its manifest (what readers check); returns the JSON."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / MANIFEST).unlink(missing_ok=True)  # until the new manifest is written, the folder is incomplete
     files = {}
@@ -83,6 +134,8 @@ def save_comparison(cmp: SuiteComparison, out_dir: Path, with_plots: bool = True
             files[f"{name}.{fmt}"] = f"{name}.{fmt}"
     stored_plots = []
     if with_plots:
+        from harness.analysis import plots  # its statistics load scipy: drawn when stored, never when read
+
         for spec in plots.plot_specs(cmp):
             fig = plots.figure(spec, cmp.labels, cmp.settings["tie_tolerance"])
             paths = save_figure(fig, out_dir / "plots" / spec.name, FORMATS)
@@ -91,7 +144,7 @@ def save_comparison(cmp: SuiteComparison, out_dir: Path, with_plots: bool = True
                 | {"files": [f"plots/{p.name}" for p in paths]}  # relative to the comparison's folder
             )
     files[SUMMARY] = SUMMARY
-    summary = cmp.to_json() | {"dir": str(out_dir), "files": files, "plots": stored_plots}
+    summary = cmp.to_json() | {"dir": str(out_dir), "files": files, "plots": stored_plots, "inputs": inputs}
     write_json(out_dir / SUMMARY, summary)
     write_manifest(out_dir)
     return summary
@@ -145,9 +198,15 @@ def read_comparison(out_dir: Path) -> SuiteComparison:
     )  # fmt: skip
 
 
-def stale_reason(out_dir: Path, suite: Suite, results: Results) -> str | None:
-    """Why the stored comparison cannot be used for this suite's report, or None when it matches the stored
-    evaluations and the suite's significance settings."""
+def stale_reason(
+    out_dir: Path,
+    suite: Suite,
+    results: Results,
+    baselines: list[str] | None = None,
+    metric: str | None = None,
+    with_plots: bool = True,
+) -> str | None:
+    """Why the stored comparison cannot be used for these inputs (see ``ensure_comparison``), or None."""
     path = out_dir / SUMMARY
     if not path.exists():
         return "no stored comparison"
@@ -159,20 +218,17 @@ def stale_reason(out_dir: Path, suite: Suite, results: Results) -> str | None:
         summary = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         return f"stored comparison unreadable ({e})"
-    settings, sig = summary.get("settings", {}), suite.significance
-    for name in ("test", "correction", "alpha", "tie_tolerance", "n_permutations"):
-        want, have = getattr(sig, name), settings.get(name)
-        if have != want:
-            return f"stored comparison used {name} = {have!r}, the suite says {str(want)!r}"
-    stored = {(r["dataset"], r["system"], r["metric"]): r["value"] for r in summary.get("means", [])}
-    current = {(r.dataset, r.system, r.metric): float(r.value) for r in results.means().itertuples(index=False)}
-    if stored.keys() != current.keys() or any(
-        stored[k] is None or abs(stored[k] - v) > 1e-12 for k, v in current.items()
-    ):
-        return "stored comparison does not match the stored evaluations (runs added or changed since)"
-    if not summary.get("plots"):
+    if baselines is None and metric is None:
+        baselines, metric = summary.get("baselines", []), summary.get("metric", "")
+    else:
+        baselines, metric = chosen(suite, baselines, metric)
+    if summary.get("baselines") != baselines or summary.get("metric") != metric:
+        return f"stored comparison is against {summary.get('baselines')} on {summary.get('metric')}"
+    if summary.get("inputs") != inputs_digest(suite, results, baselines, metric):
+        return "stored comparison does not match the stored evaluations, settings or analysis code (computed before)"
+    if with_plots and not summary.get("plots"):
         return "stored comparison has no plots"
-    for p in summary["plots"]:
+    for p in summary.get("plots", []):
         if not all((out_dir / f).exists() for f in p["files"]):
             return "a stored plot file is missing"
     if not (out_dir / "comparisons.parquet").exists():

@@ -13,9 +13,7 @@ import contextlib
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, ClassVar
 
 from harness.core.hashing import digest_file_once
 from harness.core.run import Run
@@ -24,6 +22,9 @@ from harness.store.locks import file_lock
 from harness.store.manifest import check_manifest, check_trained_model
 from harness.store.score_cache import damaged_rows, drop_rows
 from harness.store.sealed import Damaged, read_sealed, write_sealed
+
+if TYPE_CHECKING:  # pandas is loaded by the first evaluation read or written, not by every store user
+    import pandas as pd
 
 
 class Store:
@@ -231,6 +232,8 @@ class Store:
         return self.has("evals", key)
 
     def load_eval(self, key: str) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.checked_payload("evals", key))
 
     def save_eval(self, key: str, per_query: pd.DataFrame, meta: dict) -> None:

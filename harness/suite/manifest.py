@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.evaluate import EvalScope
 from harness.core.hashing import digest_value
 from harness.core.provenance import now
 from harness.data.datasets import DatasetRef
@@ -157,6 +156,8 @@ def record_jobs(store: Store, suite: Pipeline, jobs: list[Job]) -> None:
 
 
 def _dataset_facts(ds: DatasetRef) -> tuple[dict[str, str], dict[str, int]]:
+    from harness.core.evaluate import EvalScope  # pandas: recording runs, never reading them
+
     queries, qrels = ds.queries(), ds.qrels()
     scope = EvalScope.of(queries, qrels)
     facts = {

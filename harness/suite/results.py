@@ -3,17 +3,12 @@ and cached per run × judgments × measures only where not stored yet). Reading 
 
 from __future__ import annotations
 
-import inspect
+import importlib.util
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-import harness.core.evaluate as evaluate_module
-import harness.core.measures as metrics_module
 from harness.core.errors import HarnessError
-from harness.core.evaluate import EvalScope, aggregate, aggregate_frame, evaluate_per_query
 from harness.core.hashing import digest_file, digest_value
 from harness.core.measures import is_depth_limited
 from harness.core.provenance import library_versions, now
@@ -22,36 +17,71 @@ from harness.store import STORE_FORMAT, Store
 from harness.suite.config import Pipeline
 from harness.suite.manifest import NOT_RUN, StageRecord, stages
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas is loaded only when per-query values are asked for (irh show reads the stored means)
+    import pandas as pd
+
     from harness.suite.runner import JobOutcome
 
 log = logging.getLogger("irh")
 
+COLUMNS = ["dataset", "system", "query_id", "metric", "value"]
+
 
 def _evaluator_digest() -> str:
-    return digest_value([digest_file(inspect.getsourcefile(m)) for m in (evaluate_module, metrics_module)])
+    """The evaluator's code, found without importing it (it loads pandas)."""
+    modules = ("harness.core.evaluate", "harness.core.measures")
+    return digest_value([digest_file(importlib.util.find_spec(m).origin) for m in modules])
 
 
-@dataclass
 class Results:
-    """A suite's numbers: per-query values (long), and per (dataset, system) facts the tables must show."""
+    """A suite's numbers: per-query values (long), and per (dataset, system) facts the tables must show.
 
-    per_query: pd.DataFrame  # dataset, system, query_id, metric, value
-    info: dict[tuple[str, str], dict] = field(default_factory=dict)  # run depth, wall time, depth-limited metrics
-    datasets: dict[str, dict] = field(default_factory=dict)  # judged query count and unjudged queries dropped
-    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # dataset, system, reason
-    missing: list[tuple[str, str]] = field(default_factory=list)  # in the suite, no stored run recorded
-    missing_reasons: dict[tuple[str, str], str] = field(default_factory=dict)
-    outcomes: list[JobOutcome] = field(default_factory=list)  # run_suite: what each job did (cached, computed, ...)
+    Read from the store, the means come from the stored evaluations' own aggregates (computed from the same per-query
+    values when each was stored), and the per-query table is loaded only when asked for."""
+
+    def __init__(
+        self,
+        per_query: pd.DataFrame | None = None,  # dataset, system, query_id, metric, value
+        info: dict[tuple[str, str], dict] | None = None,  # run depth, wall time, depth-limited metrics
+        datasets: dict[str, dict] | None = None,  # judged query count and unjudged queries dropped
+        *,
+        stored_means: dict[tuple[str, str], dict[str, float]] | None = None,  # (dataset, system) → metric → value
+        load_per_query: Callable[[], pd.DataFrame] | None = None,
+    ) -> None:
+        self._per_query, self._load_per_query = per_query, load_per_query
+        self.info = info or {}
+        self.datasets = datasets or {}
+        self.stored_means = stored_means
+        self.skipped: list[tuple[str, str, str]] = []  # dataset, system, reason
+        self.missing: list[tuple[str, str]] = []  # in the suite, no stored run recorded
+        self.missing_reasons: dict[tuple[str, str], str] = {}
+        self.outcomes: list[JobOutcome] = []  # run_suite: what each job did (cached, computed, ...)
+
+    @property
+    def per_query(self) -> pd.DataFrame:
+        if self._per_query is None:
+            import pandas as pd
+
+            self._per_query = self._load_per_query() if self._load_per_query else pd.DataFrame(columns=COLUMNS)
+        return self._per_query
 
     def means(self) -> pd.DataFrame:
-        """dataset, system, metric, value (mean over judged queries)."""
-        if self.per_query.empty:
-            return pd.DataFrame(columns=["dataset", "system", "metric", "value"])
-        return aggregate_frame(self.per_query, ["dataset", "system"])  # mean, or sum for counts (NumRet)
+        """dataset, system, metric, value (mean over judged queries; the sum for counts such as NumRet)."""
+        import pandas as pd
+
+        from harness.core.evaluate import aggregate_frame
+
+        if self.stored_means is None:
+            return aggregate_frame(self.per_query, ["dataset", "system"])
+        rows = [(d, s, m, v) for (d, s), values in self.stored_means.items() for m, v in values.items()]
+        return pd.DataFrame(rows, columns=["dataset", "system", "metric", "value"])
 
     def nested(self) -> dict[str, dict[str, dict[str, float]]]:
         out: dict[str, dict[str, dict[str, float]]] = {}
+        if self.stored_means is not None:  # without pandas: what `irh show` prints
+            for (d, s), values in self.stored_means.items():
+                out.setdefault(d, {})[s] = {m: float(v) for m, v in values.items()}
+            return out
         for row in self.means().itertuples(index=False):
             out.setdefault(row.dataset, {}).setdefault(row.system, {})[row.metric] = float(row.value)
         return out
@@ -61,6 +91,8 @@ class Results:
 
     def to_frame(self) -> pd.DataFrame:
         """The means, one row per (dataset, system), one column per metric."""
+        import pandas as pd
+
         means = self.means()
         if means.empty:
             return pd.DataFrame(columns=["dataset", "system"])
@@ -71,7 +103,8 @@ class Results:
 
 def read_results(suite: Pipeline, store: Store, only: list[str] | None = None) -> Results:
     """The suite's results as ``irh run`` recorded them (``only``: DATASET/SYSTEM globs)."""
-    results, frames = Results(pd.DataFrame()), []
+    evals: list[tuple[str, str, str]] = []  # dataset, system, evaluation key: the per-query tables, read on demand
+    results = Results(stored_means={}, load_per_query=lambda: _per_query(store, evals))
     evaluator = _evaluator_digest()
     judgments: dict[str, tuple[dict, dict]] = {}  # per dataset, loaded only to evaluate what is not stored yet
     newest: dict[str, StageRecord] = {}
@@ -92,7 +125,7 @@ def read_results(suite: Pipeline, store: Store, only: list[str] | None = None) -
             results.missing.append((ds.name, name))
             results.missing_reasons[(ds.name, name)] = stage.missing
             continue
-        per_query, eval_key, meta = _evaluation(suite, store, ds, rec, evaluator, judgments)
+        eval_key, meta, means = _evaluation(suite, store, ds, rec, evaluator, judgments)
         depth = meta["max_depth"]
         metrics = suite.metrics_for(ds.name)
         results.info[(ds.name, name)] = {
@@ -112,10 +145,16 @@ def read_results(suite: Pipeline, store: Store, only: list[str] | None = None) -
             **rec.scope,
             "exclude_self_matches": ds.exclude_self_matches,
         }
-        frames.append(per_query.assign(dataset=ds.name, system=name))
-    if frames:
-        results.per_query = pd.concat(frames, ignore_index=True)[["dataset", "system", "query_id", "metric", "value"]]
+        results.stored_means[(ds.name, name)] = means
+        evals.append((ds.name, name, eval_key))
     return results
+
+
+def _per_query(store: Store, evals: list[tuple[str, str, str]]) -> pd.DataFrame:
+    import pandas as pd
+
+    frames = [store.load_eval(key).assign(dataset=d, system=s) for d, s, key in evals]
+    return pd.concat(frames, ignore_index=True)[COLUMNS] if frames else pd.DataFrame(columns=COLUMNS)
 
 
 def _dataset_data(rec: StageRecord) -> tuple[str | None, str | None]:
@@ -124,8 +163,9 @@ def _dataset_data(rec: StageRecord) -> tuple[str | None, str | None]:
 
 def _evaluation(
     suite: Pipeline, store: Store, ds: DatasetRef, rec: StageRecord, evaluator: str, judgments: dict
-) -> tuple[pd.DataFrame, str, dict]:
-    """(per-query values, evaluation key, run sidecar): the stored evaluation, else evaluated now and stored."""
+) -> tuple[str, dict, dict[str, float]]:
+    """(evaluation key, run sidecar, each measure's aggregate in the suite's order): the stored evaluation, else
+    evaluated now and stored."""
     metrics = suite.metrics_for(ds.name)
     run_meta = store.meta("runs", rec.run_key)
     store.checked_payload("runs", rec.run_key)  # every number shown rests on a run whose bytes were checked
@@ -143,13 +183,18 @@ def _evaluation(
         }
     )
     if store.has_eval(eval_key):
-        return store.load_eval(eval_key), eval_key, run_meta
+        store.checked_payload("evals", eval_key)  # the stored means stand for these per-query values
+        stored = store.meta("evals", eval_key)["means"]
+        return eval_key, run_meta, {m: stored[m] for m in metrics if m in stored}
+    from harness.core.evaluate import EvalScope, aggregate, evaluate_per_query  # pandas: only to evaluate
+
     if ds.name not in judgments:
         judgments[ds.name] = _judgments(ds, rec)
     queries, qrels = judgments[ds.name]
     per_query = evaluate_per_query(
         store.load_run(rec.run_key), qrels, EvalScope.of(queries, qrels), metrics, ds.exclude_self_matches
     )
+    means = aggregate(per_query)
     store.save_eval(
         eval_key,
         per_query,
@@ -159,12 +204,12 @@ def _evaluation(
             "dataset": ds.irds_id,
             "system": rec.system,
             "metrics": list(metrics),
-            "means": aggregate(per_query),
+            "means": means,
             "created": now(),
             "versions": library_versions(),
         },
     )
-    return per_query, eval_key, run_meta
+    return eval_key, run_meta, {m: means[m] for m in metrics if m in means}
 
 
 def _judgments(ds: DatasetRef, rec: StageRecord) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
