@@ -56,12 +56,11 @@ def downloads_allowed() -> bool:
 
 @contextlib.contextmanager
 def allowing_downloads(allow: bool = True) -> Iterator[None]:
-    """Let ir_datasets download while inside (in this process and the workers it starts)."""
+    """Let ir_datasets download while inside (in this process and the workers it starts); ``allow=False`` changes
+    nothing."""
     before = os.environ.get(ENV)
     if allow:
         os.environ[ENV] = "1"
-    else:
-        os.environ.pop(ENV, None)
     try:
         yield
     finally:
@@ -102,14 +101,26 @@ def needed(download: Any) -> Needed | None:
     return Needed(cache_path or (str(local[0]._path) if local else None), None, None, message)
 
 
-def _check(download: Any) -> None:
+def _check(download: Any) -> Needed | None:
+    """Raise DownloadBlocked for a download that is not allowed; return what an allowed one fetches (None: local)."""
     need = needed(download)
     if need is None:
-        return
+        return None
     if need.url is None or not downloads_allowed():
         raise DownloadBlocked(need)
     size = f"{need.size_bytes / 1e6:,.1f} MB" if need.size_bytes else "size unknown"
     log.info("downloading %s (%s) to %s", need.url, size, need.path or "a temporary file")
+    return need
+
+
+@contextlib.contextmanager
+def _failing_in_one_line(need: Needed | None) -> Iterator[None]:
+    try:
+        yield
+    except Exception as e:
+        if need is None or isinstance(e, HarnessError):
+            raise
+        raise HarnessError(f"download from {need.url} failed: {type(e).__name__}: {e}", file=need.path) from e
 
 
 def guard() -> None:
@@ -121,15 +132,13 @@ def guard() -> None:
     original_path, original_stream = Download.path, Download.stream
 
     def path(self: Download, force: bool = True):
-        if force:
-            _check(self)
-        return original_path(self, force)
+        with _failing_in_one_line(_check(self) if force else None):
+            return original_path(self, force)
 
     @contextlib.contextmanager
     def stream(self: Download):
-        if self._stream:
-            _check(self)
-        with original_stream(self) as s:
+        need = _check(self) if self._stream else None
+        with _failing_in_one_line(need), original_stream(self) as s:
             yield s
 
     path._irh_guard = stream._irh_guard = True  # type: ignore[attr-defined]
