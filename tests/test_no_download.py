@@ -103,3 +103,16 @@ def test_the_guard_blocks_ir_datasets_itself_unless_allowed(irds_home: Path, att
     with allowing_downloads(), pytest.raises(Exception):  # noqa: B017  allowed: the (patched) network is tried
         next(iter(ir_datasets.load("beir/trec-covid").docs_iter()))
     assert attempts
+
+
+def test_a_suite_may_allow_downloads_for_irh_run(irds_home: Path, attempts: list[str], tmp_path: Path, capsys) -> None:
+    suite = tmp_path / "bm25.toml"
+    suite.write_text(
+        'allow_download = true\nmetrics = ["nDCG@10"]\n[datasets.covid]\nid = "beir/trec-covid"\n'
+        '[systems.bm25]\nkind = "bm25"\n'
+    )
+    store = str(tmp_path / "results")
+    assert main(["--results", store, "suites", "check", str(suite)]) == 0  # a read: the suite setting is for runs
+    assert attempts == []
+    assert main(["--results", store, "run", str(suite)]) == 2  # tried (and failed: the network hook is patched)
+    assert attempts and "irh: error: " in capsys.readouterr().err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.core.downloads import allowing_downloads
 from harness.store import Store
-from harness.suite.config import Pipeline
+from harness.suite.config import Pipeline, Suite
 from harness.suite.loading import open_store, open_suite
 from harness.suite.manifest import record_jobs
 from harness.suite.plan import plan
@@ -36,12 +36,13 @@ def run_suite(
 ) -> Results:
     """Run what is not stored yet (``only``: DATASET/SYSTEM globs; their upstream stages come along), then read the
     results as ``irh show`` does. ``results`` is the store (a path or a ``Store``); ``suite`` a suite file, a ``Suite``
-    or any ``Pipeline`` with its measures. ``allow_download``: ir_datasets may download what a job needs (off by
-    default: a job whose data is not on this machine is skipped, with the path it is read from)."""
+    or any ``Pipeline`` with its measures. ``allow_download`` (or the suite's ``allow_download = true``): ir_datasets
+    may download what a job needs (off by default: a job whose data is not here is skipped, with the path it is read
+    from)."""
     check_backend(backend, scheduler)  # before planning, which may hash models
     store = open_store(results)
     suite = open_suite(suite, store)
-    with allowing_downloads(allow_download):
+    with allowing_downloads(allow_download or (isinstance(suite, Suite) and suite.allow_download)):
         planned = plan(suite, store, only)
         try:
             outcomes = run_jobs(planned, store, n_jobs=jobs, backend=backend, scheduler=scheduler)
