@@ -12,7 +12,7 @@ import pytest
 from harness.cli import main
 from harness.cli.evaluation import _with_rel
 from harness.core.measures import label
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, SUITES
 
 RUNS = SHARED_DATA / "msmarco-passage" / "runs-rankllm"
 DL19_QRELS = SHARED_DATA / "msmarco-passage" / "trec-dl-2019" / "qrels.dl19-passage.txt"
@@ -74,22 +74,18 @@ def test_binary_measures_take_the_level_graded_ones_do_not() -> None:
 
 
 def test_compare_prints_the_p_values_of_irh_compare(irds_home: Path, tmp_path: Path, capsys) -> None:
-    """--compare on the DL19 files = `irh compare` on the equivalent suite (same runs, metrics, t-test + Holm)."""
-    systems = "".join(f'[systems.{n}]\nkind = "run-file"\npaths = {{ dl19 = "{RUNS / f}" }}\n' for n, f in DL19.items())
-    suite = tmp_path / "dl19.toml"
-    suite.write_text(
-        f'name = "dl19"\nmetrics = {json.dumps(METRICS)}\nbaseline = "bm25"\n'
-        f'[datasets.dl19]\nid = "msmarco-passage/trec-dl-2019/judged"\n{systems}'
-    )
+    """--compare on the DL19 files = `irh compare suites/trec-dl.toml` on the same four imported runs (its settings:
+    randomization test, Holm over the 12 comparisons those runs give)."""
     store = str(tmp_path / "results")
-    assert main(["--results", store, "run", str(suite)]) == 0
+    only = [a for n in DL19 for a in ("--only", f"dl19/{n}")]
+    assert main(["--results", store, "run", str(SUITES / "trec-dl.toml"), *only]) == 0
     capsys.readouterr()
-    assert main(["--results", store, "compare", str(suite), "--format", "json", "--no-plots"]) == 0
+    assert main(["--results", store, "compare", str(SUITES / "trec-dl.toml"), "--format", "json", "--no-plots"]) == 0
     suite_cmp = json.loads(capsys.readouterr().out)
-    files = _eval_json(
-        capsys, *(f"{n}={RUNS / f}" for n, f in DL19.items()), "--qrels", str(DL19_QRELS), "--rel", "2", "--compare"
-    )
-    files_cmp = files["comparison"]
+    runs = [f"{n}={RUNS / f}" for n, f in DL19.items()]
+    files_cmp = _eval_json(
+        capsys, *runs, "--qrels", str(DL19_QRELS), "--rel", "2", "--compare", "--test", "randomization"
+    )["comparison"]
     key = ("system", "measure")
     want = {tuple(r[k] for k in key): r for r in suite_cmp["comparisons"]}
     got = {tuple(r[k] for k in key): r for r in files_cmp["comparisons"]}
@@ -97,11 +93,10 @@ def test_compare_prints_the_p_values_of_irh_compare(irds_home: Path, tmp_path: P
     for k, r in got.items():
         for column in ("p", "p_corrected", "significant", "wins", "ties", "losses", "mean", "baseline_mean"):
             assert r[column] == want[k][column], (k, column)
-    assert files_cmp["settings"]["test"] == "ttest" and files_cmp["settings"]["correction"] == "holm"
+    assert {files_cmp["settings"][k] for k in ("test", "correction")} == {"randomization", "holm"}
     capsys.readouterr()
-    main(["eval", *(f"{n}={RUNS / f}" for n, f in DL19.items()), "--qrels", str(DL19_QRELS), "--compare"])
-    text = capsys.readouterr().out
-    assert "compared with bm25 (paired t-test, Holm correction over all 12 comparisons" in text
+    assert main(["eval", *runs, "--qrels", str(DL19_QRELS), "--compare"]) == 0  # the suite defaults
+    assert "compared with bm25 (paired t-test, Holm correction over all 12 comparisons" in capsys.readouterr().out
 
 
 def test_eval_suite_form_still_reads_the_store(irds_home: Path, tmp_path: Path, capsys) -> None:
