@@ -45,9 +45,8 @@ class Needed:
 class DownloadBlocked(HarnessError):
     def __init__(self, needed: Needed):
         self.needed = needed
-        hint = "" if needed.url is None else "; read commands never download: place the file there, or run `irh run "
-        hint += "" if needed.url is None else "--allow-download`"
-        super().__init__(needed.describe() + hint, file=needed.path or needed.url)
+        hint = "; read commands never download: place the file there, or run `irh run --allow-download`"
+        super().__init__(needed.describe() + (hint if needed.url else ""), file=needed.path or needed.url)
 
 
 def downloads_allowed() -> bool:
