@@ -38,6 +38,7 @@ FEATURES: dict[str, str] = {
     "bm25_top_rel": "BM25 score of the highest-scoring relevant document (rel ≥ 1)",
     "bm25_top_rel2": "as bm25_top_rel, over documents judged rel ≥ 2 only",
 }
+DOC_FEATURES = ("overlap", "overlap_rel2")  # the features that read the relevant documents' text
 NOT_AVAILABLE = "n/a"  # bucket of queries whose feature is undefined (e.g. no relevant doc in the BM25 run)
 
 _TOKEN = re.compile(r"\w+")
@@ -160,18 +161,30 @@ def dataset_features(
     no_docs: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The features of one dataset's judged queries, without the features undefined for every query, and the facts
-    a report states about them. ``no_docs``: why no document text is available (overlap is then dropped)."""
+    a report states about them. ``no_docs``: why no document text is available; the features that need it
+    (DOC_FEATURES) are then skipped with that reason, and ``doc_texts`` is never called."""
     judged = {q: r for q, r in qrels.items() if q in queries}
-    f = query_features(queries, judged, doc_texts, bm25)
+    f = query_features(queries, judged, (lambda ids: {}) if no_docs else doc_texts, bm25)
     empty = [c for c in feature_columns(f) if f[c].isna().all()]
     f = f.drop(columns=empty)
+    dropped = {c: "undefined for every query" for c in empty}
+    if no_docs:
+        graded = any(r >= 2 for rels in judged.values() for r in rels.values())
+        dropped |= {c: f"needs document text: {no_docs}" for c in DOC_FEATURES if graded or c == "overlap"}
     facts: dict[str, Any] = {
         "bm25_source": bm25.source if bm25 else None,
         "relevant_docs": int(f["n_relevant"].sum()),
         "relevant_docs_with_text": int(f["n_relevant_text"].sum()),
-        "dropped_features": {c: "undefined for every query" for c in empty},
+        "dropped_features": dropped,
         "undefined": {c: int(f[c].isna().sum()) for c in feature_columns(f)},
     }
-    if no_docs:
-        facts["dropped_features"]["overlap"] = no_docs
     return f, facts
+
+
+def skipped_features_notes(dataset: str, facts: Mapping[str, Any]) -> list[str]:
+    """One sentence per feature skipped for lack of document text, for the comparison's notes."""
+    return [
+        f"{dataset}: query feature {c} skipped ({why})"
+        for c, why in facts.get("dropped_features", {}).items()
+        if c in DOC_FEATURES and why.startswith("needs document text")
+    ]

@@ -11,11 +11,11 @@ import logging
 import sys
 
 from harness import __version__
-from harness.cli import cache, reading, running, suites, train
+from harness.cli import cache, evaluation, reading, running, suites, train
 from harness.cli.common import store_of
 from harness.core.errors import STORAGE_ERRNOS, HarnessError, storage_message
 
-COMMAND_MODULES = (running, reading, cache, suites, train)
+COMMAND_MODULES = (running, evaluation, reading, cache, suites, train)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""``irh eval``, ``irh show``, ``irh compare``, ``irh report``: read the store, never run a system."""
+"""``irh show``, ``irh compare``, ``irh report``: read the store, never run a system (``irh eval``: cli.evaluation)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,6 @@ from harness.core.errors import HarnessError
 
 
 def register(sub) -> None:
-    ev = sub.add_parser("eval", help="evaluate the stored runs of a suite (runs nothing)")
-    ev.add_argument("suite")
-    ev.add_argument("--only", action="append", metavar="DATASET/SYSTEM")
-    ev.set_defaults(func=cmd_eval)
-
     show = sub.add_parser("show", help="print a suite's results table")
     show.add_argument("suite")
     show.add_argument("--format", choices=("table", "json"), default="table")
@@ -40,15 +35,6 @@ def register(sub) -> None:
         "--out", metavar="PATH", help="file (html, md; '-' = stdout) or folder (latex); default reports/SUITE/..."
     )
     rep.set_defaults(func=cmd_report)
-
-
-def cmd_eval(args) -> int:
-    from harness.report.results_text import format_results
-    from harness.suite.results import read_results
-
-    suite, store = suite_of(args, check_datasets=False)
-    print(format_results(suite, read_results(suite, store, args.only)))
-    return 0
 
 
 def cmd_show(args) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from harness.cli.common import execution, execution_args, suite_of
@@ -12,6 +13,11 @@ def register(sub) -> None:
     run.add_argument("suite")
     run.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help="glob; repeatable")
     run.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    run.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="let ir_datasets download missing data (size and progress are shown); without it, nothing is downloaded",
+    )
     execution_args(run)
     run.set_defaults(func=cmd_run)
 
@@ -46,10 +52,14 @@ def register(sub) -> None:
 
 def cmd_run(args) -> int:
     from harness.report.results_text import format_results
-    from harness.suite.run import run_suite
+    from harness.suite.run import nothing_ran, run_suite
 
     suite, store = suite_of(args)
-    print(format_results(suite, run_suite(suite, results=store, only=args.only, **execution(args))))
+    results = run_suite(suite, results=store, only=args.only, allow_download=args.allow_download, **execution(args))
+    print(format_results(suite, results))
+    if nothing_ran(results):
+        print("irh: error: every job was skipped (reasons above); nothing was run", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.core.downloads import guard
 from harness.core.errors import HarnessError
 from harness.core.run import Run
 
@@ -111,6 +112,8 @@ def _read_qrels_file(path: Path) -> dict[str, dict[str, int]]:
 
 def _irds(dataset_id: str):  # ir_datasets has no public dataset type to name
     import ir_datasets
+
+    guard()  # reading judgments or topics never downloads
 
     try:
         return ir_datasets.load(dataset_id)

@@ -1,28 +1,20 @@
 """What of a dataset is on this machine: for docs, queries, qrels and scoreddocs, whether ir_datasets can read them
 locally, would need a download (and how large), or needs licensed data placed by hand.
 
-It asks ir_datasets itself: the part is opened with downloads intercepted, so the answer follows ir_datasets' own
-rules for where files live, and nothing is ever fetched.
+It asks ir_datasets itself: the part is opened with downloads forbidden (harness.core.downloads), so the answer
+follows ir_datasets' own rules for where files live, and nothing is ever fetched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from harness.core.downloads import DownloadBlocked, downloads_forbidden, guard
+
 PARTS = ("docs", "queries", "qrels", "scoreddocs")
-
-
-class _NeedsDownload(Exception):
-    def __init__(self, status: str, detail: str, size: int | None):
-        super().__init__(detail)
-        self.status, self.detail, self.size = status, detail, size
 
 
 @dataclass(frozen=True)
@@ -30,6 +22,7 @@ class Availability:
     status: str  # "local" | "download" | "licensed" | "absent" (the dataset has no such part) | "error"
     detail: str = ""
     size_bytes: int | None = None  # download size, where ir_datasets knows it
+    path: str | None = None  # where ir_datasets reads the missing file from
 
     @property
     def local(self) -> bool:
@@ -37,51 +30,25 @@ class Availability:
 
     def describe(self) -> str:
         if self.status == "download":
-            size = f"~{self.size_bytes / 1e6:,.0f} MB" if self.size_bytes else "size unknown"
+            size = f"~{self.size_bytes / 1e6:,.1f} MB" if self.size_bytes else "size unknown"
             return f"download needed ({size})"
         if self.status == "licensed":
             return "licensed: " + self.detail
         return self.status if not self.detail else f"{self.status}: {self.detail}"
 
+    def location(self) -> str | None:
+        """Where the missing part is read from and where it would come from, for ``irh suites check``."""
+        if self.status not in ("download", "licensed"):
+            return None
+        source = f"; ir_datasets would download {self.detail}" if self.status == "download" else ""
+        return f"read from {self.path or 'a temporary file'} (not there){source}"
 
-_lock = threading.Lock()
 
-
-@contextlib.contextmanager
-def _downloads_intercepted() -> Iterator[None]:
-    from ir_datasets.util.download import Download, LocalDownload
-
-    original_path, original_stream = Download.path, Download.stream
-
-    def refuse(download: Download) -> None:
-        for mirror in download.mirrors:  # a local copy ir_datasets would take (e.g. <home>/downloads/<md5>)
-            if isinstance(mirror, LocalDownload) and mirror._path.exists():
-                return
-        remote = [m for m in download.mirrors if not isinstance(m, LocalDownload)]
-        if remote:
-            raise _NeedsDownload("download", getattr(remote[0], "url", repr(remote[0])), download._size_hint)
-        message = next((m._message for m in download.mirrors if m._message), "place the files by hand")
-        raise _NeedsDownload("licensed", " ".join(message.split()), None)
-
-    def path(self: Download, force: bool = True):
-        cached = self._path is not None or (self._cache_path is not None and os.path.exists(self._cache_path))
-        if force and not cached:
-            refuse(self)
-        return original_path(self, force)
-
-    @contextlib.contextmanager
-    def stream(self: Download):
-        if self._stream:
-            refuse(self)
-        with original_stream(self) as s:
-            yield s
-
-    with _lock:
-        Download.path, Download.stream = path, stream
-        try:
-            yield
-        finally:
-            Download.path, Download.stream = original_path, original_stream
+def _blocked(e: DownloadBlocked) -> Availability:
+    need = e.needed
+    if need.url is None:
+        return Availability("licensed", need.instructions or "place the files by hand", None, need.path)
+    return Availability("download", need.url, need.size_bytes, need.path)
 
 
 def probe(irds_id: str, part: str) -> Availability:
@@ -94,11 +61,12 @@ def probe(irds_id: str, part: str) -> Availability:
     ds = ir_datasets.load(irds_id)
     if not getattr(ds, f"has_{part}")():
         return Availability("absent")
+    guard()
     try:
-        with _downloads_intercepted():
+        with downloads_forbidden():
             next(iter(getattr(ds, f"{part}_iter")()), None)
-    except _NeedsDownload as e:
-        return Availability(e.status, e.detail, e.size)
+    except DownloadBlocked as e:
+        return _blocked(e)
     except Exception as e:
         return Availability("error", f"{type(e).__name__}: {e}")
     return Availability("local")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from harness.core.downloads import guard
+
 ANSERINI = "https://raw.githubusercontent.com/castorini/anserini-tools/5b819c1a45c8a0a3ec9426f476694f44a29dfaf3"
 
 # name → (docs instructions, expected counts of docs/queries/qrels from the BEIR paper / Anserini files)
@@ -35,13 +37,15 @@ EXTRA = {
 
 @cache
 def register() -> None:
-    """Add the datasets to ir_datasets' registry (once per process)."""
+    """Add the datasets to ir_datasets' registry (once per process), and turn ir_datasets' downloads off unless a
+    command allows them (harness.core.downloads)."""
     import ir_datasets
     from ir_datasets.datasets.base import Dataset
     from ir_datasets.datasets.beir import BeirDocs, BeirTitleDoc
     from ir_datasets.formats import TrecQrels
     from ir_datasets.util.download import Download, LocalDownload, RequestsDownload
 
+    guard()
     home = ir_datasets.util.home_path() / "beir"
     for name, (instructions, _) in EXTRA.items():
         if f"beir/{name}" in ir_datasets.registry._registered:

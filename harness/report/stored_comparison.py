@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from harness.analysis.features import BM25Scores, bm25_from_run, dataset_features
+from harness.analysis.features import BM25Scores, bm25_from_run, dataset_features, skipped_features_notes
 from harness.analysis.suite_comparison import SuiteComparison, chosen, compare_suite
 from harness.core.hashing import digest_file, digest_value
 from harness.store import MANIFEST, Damaged, Store, atomic_write, check_manifest, write_json, write_manifest
@@ -89,17 +89,19 @@ def compare_stored(
     suite: Suite, results: Results, store: Store, baselines: list[str] | None = None, metric: str | None = None
 ) -> SuiteComparison:
     """The suite's comparison from its stored evaluation, with the query features of every compared dataset."""
-    chosen = list(baselines or ([suite.baseline] if suite.baseline else []))
+    bases = list(baselines or ([suite.baseline] if suite.baseline else []))
     features = {}
     for ds in suite.datasets:
-        if not any((ds.name, b) in results.info for b in chosen):
+        if not any((ds.name, b) in results.info for b in bases):
             continue
         log.info("compare: query features of %s", ds.name)
-        bm25 = bm25_scores(suite, ds.name, results, store, chosen)
-        texts = ds.doc_texts if ds.has_docs() else (lambda ids: {})
-        no_docs = None if ds.has_docs() else f"{ds.irds_id} has no documents offline"
-        features[ds.name] = dataset_features(ds.queries(), ds.qrels(), texts, bm25, no_docs)
-    return compare_suite(suite, results, baselines, metric, features=features)
+        bm25 = bm25_scores(suite, ds.name, results, store, bases)
+        docs = ds.availability("docs")  # never ds.has_docs(): that is True for a corpus ir_datasets would download
+        no_docs = None if docs.local else f"the documents of {ds.irds_id} are not on this machine ({docs.describe()})"
+        features[ds.name] = dataset_features(ds.queries(), ds.qrels(), ds.doc_texts, bm25, no_docs)
+    cmp = compare_suite(suite, results, baselines, metric, features=features)
+    cmp.notes += [n for ds, (_, facts) in features.items() for n in skipped_features_notes(ds, facts)]
+    return cmp
 
 
 def bm25_scores(suite: Suite, dataset: str, results: Results, store: Store, baselines: list[str]) -> BM25Scores | None:

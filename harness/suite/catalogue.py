@@ -63,8 +63,13 @@ def check_suite(suite: Suite, store: Store) -> str:
         rows.append([ds.name, ds.irds_id, *(checks[p].cell() for p in ("docs", "queries", "qrels")),
                      ", ".join(runnable) or "none"])  # fmt: skip
         for c in checks.values():
-            if c.availability.status == "licensed" or c.availability.status == "error":
-                notes.append(f"{ds.name} {c.part}: {c.availability.detail}")
+            a = c.availability
+            if a.status == "licensed":
+                notes.append(f"{ds.name} {c.part}: {a.detail}; {a.location()}")
+            elif a.status == "download":
+                notes.append(f"{ds.name} {c.part}: {a.location()}")
+            elif a.status == "error":
+                notes.append(f"{ds.name} {c.part}: {a.detail}")
         if checks["docs"].availability.local and (partial := ds.partial_corpus()):
             notes.append(f"{ds.name} docs: {partial}; full-corpus retrievers are skipped, rerankers can still run")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -117,6 +117,7 @@ class Suite(Pipeline):
     significance: Significance
     regression: Regression
     digest: str
+    allow_download: bool = False  # `irh run` may let ir_datasets download what a job needs (as --allow-download)
 
 
 # ---------------------------------------------------------------- parsing
@@ -124,8 +125,11 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
     path = Path(path)
     data, f = read_toml(path, "suite file")
     f.check_keys(
-        data, ("name", "description", "metrics", "baseline", "datasets", "systems", "significance", "regression"), ""
-    )
+        data,
+        ("name", "description", "metrics", "baseline", "datasets", "systems", "significance", "regression",
+         "allow_download"),
+        "",
+    )  # fmt: skip
     name = f.get(data, "name", str, "", path.stem)
     if not NAME_RE.match(name):
         raise f.error(
@@ -181,6 +185,7 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         significance=significance,
         regression=regression,
         digest=digest_value(data),
+        allow_download=f.get(data, "allow_download", bool, "", False),
     )
 
 

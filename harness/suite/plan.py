@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
+from harness.core.downloads import downloads_allowed
 from harness.core.hashing import digest_value
 from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, Store
@@ -85,8 +86,11 @@ def unavailable(dataset: DatasetRef, system: System) -> str | None:
     """Why this dataset cannot be run here (missing parts; a partial corpus for full retrieval), or None."""
     for part in ("queries", "qrels", *system.dataset_parts):
         availability = dataset.availability(part)
+        if availability.status == "download" and downloads_allowed():
+            continue  # irh run --allow-download: fetched when the job reads it
         if not availability.local:
-            return f"{part} not available locally ({availability.describe()})"
+            where = availability.location()
+            return f"{part} not available locally ({availability.describe()}{'; ' + where if where else ''})"
     if system.role == "retriever" and "docs" in system.dataset_parts:
         return dataset.partial_corpus()
     return None
