@@ -209,13 +209,53 @@ def test_context_marks_follow_the_suite_comparison(fixture_context) -> None:
                 assert row.wtl == (c["wins"], c["ties"], c["losses"])
     assert n_marked >= 2  # "one" (+0.15) is significantly better on every dataset and metric
     assert ctx.datasets[0].warnings and "RR@10 of two" in ctx.datasets[0].warnings[0]
-    assert len(ctx.datasets[0].drilldowns) == 2 and len(ctx.datasets[0].drilldowns[0].rows) == 30
+    # the drill-down: one data set per dataset (every query once), one table per metric
+    first = ctx.datasets[0]
+    assert [q.metric for q in first.drilldowns] == ["nDCG@10", "RR@10"] and first.drilldowns[0].n == 30
+    data = first.drilldown_data
+    assert [q for q, _text in data.queries] == [f"q{i}" for i in range(30)]  # natural order: q2 before q10
+    pq = results.per_query.set_index(["dataset", "system", "metric", "query_id"])["value"]
+    assert data.values["RR@10"]["two"] == [round(pq[("a", "two", "RR@10", f"q{i}")], 4) for i in range(30)]
+    # the headline: suite means marked with the datasets where a system is significantly better / worse
+    mean = ctx.summaries[-1]
+    for row in mean.rows:
+        for m, cell in zip(mean.metrics, row.cells, strict=True):
+            if row.system == "base":
+                assert cell.significant_on is None
+                continue
+            tests = [comp.loc[(d, row.system, m)] for d in ("a", "b")]
+            up = sum(bool(t["significant"]) and t["delta"] > 0 for t in tests)
+            down = sum(bool(t["significant"]) and t["delta"] < 0 for t in tests)
+            assert cell.significant_on == (up, down, 2)
+    assert mean.rows[1].cells[0].significant_on == (2, 0, 2)  # "one" (+0.15): better on both datasets
+    # then one row per dataset on the comparison metric, the cells (and marks) of the dataset's table
+    o = ctx.overview
+    assert o.metric == "nDCG@10" and [r.dataset for r in o.rows] == ["a", "b"]
+    assert [label for _s, label in o.systems] == [r.label for r in ctx.datasets[0].tables[0].rows]
+    for r, ds in zip(o.rows, ctx.datasets, strict=True):
+        assert r.cells == [row.cells[0] for row in ds.tables[0].rows]
     html = render_html(ctx)
+    assert html.index('id="headline"') < html.index('id="table-overview"') < html.index('id="ds-a"')
     assert "Holm correction over all 8 comparisons" in html and "paired t-test" in html
     assert html.count('<table class="results"') == 3 and 'class="sig up"' in html
     assert "Base &amp; Co" in html and "query a 7" in html
     md = render_markdown(ctx)
-    assert md.count("| System |") == 3 and "▲" in md and "System_One" in md
+    assert md.count("\n| System |") == 3 and "▲" in md and "System_One" in md
+    # the headline first (means, then a row per dataset), then per dataset its table and its comparison
+    order = ["## Means over datasets", "## Per dataset: nDCG@10", "| a | ", "| b | ", "## a", "## b"]
+    assert [md.index(h) for h in order] == sorted(md.index(h) for h in order)
+    assert "\n| System_One | **" in md and " ▲2 ▼0" in md  # the mean of "one": better on both datasets
+    head = "| Baseline | System | Metric | Δ | 95% CI | p adjusted | W/T/L |"
+    assert md.count(head) == 2
+    section_a = md[md.index("## a") : md.index("## b")]
+    rows = [r.split(" | ") for r in section_a.splitlines() if r.startswith("| Base &amp; Co | ")]
+    assert len(rows) == 4  # two systems × two metrics
+    for r in rows:
+        c = comp.loc[("a", {"System_One": "one", "two": "two"}[r[1]], r[2].removesuffix("†"))]
+        mark = ("▲" if c["delta"] > 0 else "▼") if c["significant"] else ""
+        assert r[3] == f"{c['delta']:+.4f}{mark}" and r[4] == f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
+        p = c["p_corrected"]
+        assert r[5] == ("&lt;0.0001" if p < 1e-4 else f"{p:.4f}") and r[6] == f"{c['wins']}/{c['ties']}/{c['losses']} |"
 
 
 def _tool(name: str) -> str:
