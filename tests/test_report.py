@@ -289,21 +289,32 @@ def test_markdown_summary(beir_store: tuple[Path, Path], capsys: pytest.CaptureF
     capsys.readouterr()
     assert main(["-q", "--results", str(root), "report", str(suite_path), "--format", "md", "--out", "-"]) == 0
     md = capsys.readouterr().out
-    assert md.startswith("# beir-local") and "## scifact" in md
-    rows = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    assert md.startswith("# beir-local")
+    heads = ["## Means over datasets", "## Per dataset: nDCG@10", "## scifact", "## cranfield"]
+    assert [md.index(h) for h in heads] == sorted(md.index(h) for h in heads)  # the answer first
+    scifact = md[md.index("## scifact") : md.index("## cranfield")]
+    rows = [ln for ln in scifact.splitlines() if ln.startswith("| ")]
     assert rows[0].startswith("| System | nDCG@10 | R@100 | R@1000 | RR@10 | W/T/L nDCG@10 |")
-    assert len(rows) == 1 + 3 and rows[1].startswith("| bm25 (baseline) |")
+    assert rows[1].startswith("| bm25 (baseline) |")
     top100 = next(r for r in rows if r.startswith("| BM25 k1=1.2 b=0.75 (top 100) |")).split(" | ")
     # R@1000 of the top-100 run, recomputed from the stored evaluations and the stored comparison: second best,
     # significantly below BM25, depth-limited
     suite = load_suite(suite_path)
-    means = read_results(suite, Store(root)).means().query("metric == 'R@1000'")
+    means = read_results(suite, Store(root)).means().query("metric == 'R@1000' and dataset == 'scifact'")
     means = means.set_index("system")["value"].round(4)
     assert means["bm25-top100"] == sorted(set(means), reverse=True)[1]
-    cmp = pd.read_parquet(root / "compare" / suite.name / "comparisons.parquet").query("measure == 'R@1000'")
-    row = cmp.set_index("system").loc["bm25-top100"]
+    cmp = pd.read_parquet(root / "compare" / suite.name / "comparisons.parquet")
+    row = cmp.query("measure == 'R@1000' and dataset == 'scifact'").set_index("system").loc["bm25-top100"]
     assert row["significant"] and row["delta"] < 0 and row["depth_limited"]
     assert top100[3] == f"<ins>{means['bm25-top100']:.4f}</ins>▼†"
+    # the comparison with the baseline: Δ, CI, p adjusted, W/T/L, as stored
+    compared = [r.split(" | ") for r in rows if r.startswith("| bm25 | ")]
+    assert len(compared) == 2 * len(suite.metrics)
+    c = next(r for r in compared if r[1] == "BM25 k1=1.2 b=0.75 (top 100)" and r[2] == "R@1000†")
+    assert c[3] == f"{row['delta']:+.4f}▼" and c[4] == f"[{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
+    p = row["p_corrected"]
+    assert c[5] == ("&lt;0.0001" if p < 1e-4 else f"{p:.4f}")
+    assert c[6] == f"{row['wins']}/{row['ties']}/{row['losses']} |"
     assert "paired t-test" in md and "† R@1000 of BM25" in md
 
 

