@@ -154,9 +154,10 @@ def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str) 
         for system in systems:
             colour, marker = style[system]
             s = part[part["system"] == system].set_index("bucket")
-            for col, line in (("win_rate", "-"), ("loss_rate", "--")):
+            label = labels.get(system, system)
+            for col, line, name in (("win_rate", "-", label), ("loss_rate", "--", f"{label} (baseline wins)")):
                 y = s[col].reindex(real["bucket"]).to_numpy(dtype=float)
-                ax.plot(x, y, linestyle=line, marker=marker, markersize=3.5, color=colour, linewidth=1.1)
+                ax.plot(x, y, linestyle=line, marker=marker, markersize=3.5, color=colour, linewidth=1.1, label=name)
                 if len(apart):
                     y = s[col].reindex(apart["bucket"]).to_numpy(dtype=float)
                     ax.plot(x_apart, y, linestyle="none", marker=marker, markersize=3.5, color=colour,
@@ -193,6 +194,8 @@ def cost_scatter(cost: pd.DataFrame, metric: str, title: str, labels: dict[str, 
     beside the points, which overlap). ``cost``: one dataset, columns system, label, seconds_per_1k, value,
     imported. Imported runs are hollow: their time is that of reading a file, not of retrieval. Rows whose query
     time is unknown (runs stored before corpus work was timed) are left out and named in a note."""
+    if "system" not in cost.columns:  # a table without system names: the labels name them
+        cost = cost.assign(system=cost["label"])
     scored = cost.dropna(subset=["value"])
     unknown = scored.loc[scored["seconds_per_1k"].isna(), "label"].tolist()
     data = scored.dropna(subset=["seconds_per_1k"])
