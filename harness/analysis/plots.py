@@ -27,6 +27,18 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: `irh compar
 
 WIN, TIE, LOSS = "#2a9d4b", "#9a9a9a", "#c8453a"
 KINDS = ("deltas", "buckets", "cost")
+# One colour per system, by its place in the suite (labels are in suite order), in every plot and every format.
+# Matplotlib's tab10 without its green and red, which mean "system wins" / "baseline wins" in the delta plots.
+PALETTE = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+WIDTH = 6.6  # inches: with its margins every figure fits a page's text width (A4, 2 cm margins: 6.7 in) at its size
+
+
+def system_style(labels: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """system → (colour, marker), from the system's place in the suite; systems past the palette repeat colours with
+    another marker."""
+    n = len(PALETTE)
+    return {s: (PALETTE[i % n], MARKERS[(i // n + i) % len(MARKERS)]) for i, s in enumerate(labels)}
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,7 @@ def figure(spec: PlotSpec, labels: dict[str, str], tie_tolerance: float) -> Figu
         return delta_bars(spec.data, labels, tie_tolerance, spec.title)
     if spec.kind == "buckets":
         return bucket_win_rates(spec.data, labels, spec.title)
-    return cost_scatter(spec.data, spec.metric, spec.title)
+    return cost_scatter(spec.data, spec.metric, spec.title, labels)
 
 
 def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
@@ -89,110 +101,144 @@ def delta_bars(deltas: pd.DataFrame, labels: dict[str, str], tie_tolerance: floa
     rows, cols = _grid(len(systems))
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.2 * cols, 2.8 * rows), layout="constrained")
+    fig = Figure(figsize=(WIDTH, 0.3 + 2.0 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
     for ax in axes.flat[len(systems) :]:
         ax.set_visible(False)
     for ax, system in zip(axes.flat, systems, strict=False):
         d = np.sort(deltas.loc[deltas["system"] == system, "delta"].to_numpy(dtype=float))
         kind = outcome(d, tie_tolerance)
-        colors = np.where(kind == "win", WIN, np.where(kind == "loss", LOSS, TIE))
-        ax.bar(np.arange(d.size), d, width=1.0, color=colors, linewidth=0)
+        for k, colour in (("loss", LOSS), ("tie", TIE), ("win", WIN)):
+            for a, b in _runs(kind == k):  # query i is the step [i, i + 1): a few filled paths, not a bar a query
+                y = np.append(d[a:b], d[b - 1])
+                ax.fill_between(np.arange(a, b + 1), y, 0, step="post", color=colour, linewidth=0)
         ax.axhline(0, color="black", linewidth=0.6)
         w, t, lo = (int((kind == k).sum()) for k in ("win", "tie", "loss"))
-        ax.set_title(f"{labels.get(system, system)}  W/T/L {w}/{t}/{lo}", fontsize=9)
+        ax.set_xlim(0, max(d.size, 1))
+        ax.set_title(f"{_short(labels, system)}\nW/T/L {w}/{t}/{lo}", fontsize=8)
         ax.set_xlabel("queries (sorted by Δ)", fontsize=8)
         ax.set_xticks([])
         ax.tick_params(labelsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel("Δ vs baseline", fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=9)
     return fig
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def bucket_win_rates(buckets: pd.DataFrame, labels: dict[str, str], title: str) -> Figure:
-    """Columns = features; top row the systems' win rate per quantile bucket, bottom row the baseline's (the share
-    of queries the baseline still wins). ``buckets``: one dataset, baseline, metric
+    """One panel per feature: per quantile bucket the share of queries each system wins (solid) and the share the
+    baseline wins (dashed), in the system's colour. Queries whose feature is undefined (the ``n/a`` bucket) are drawn
+    apart, right of a dotted line and not joined to the buckets. ``buckets``: one dataset, baseline, metric
     (harness.analysis.wins.bucket_table)."""
     features = [f for f in FEATURES if f in set(buckets["feature"])]
     systems = [s for s in labels if s in set(buckets["system"])]  # suite order
+    style = system_style(labels)
+    rows, cols = _grid(len(features) + 1)  # the last panel holds the legend
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    fig = Figure(figsize=(3.6 * max(len(features), 1), 5.6), layout="constrained")
-    axes = fig.subplots(2, max(len(features), 1), squeeze=False, sharey=True)
-    for j, feature in enumerate(features):
+    fig = Figure(figsize=(WIDTH, 0.5 + 2.1 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, feature in zip(axes.flat, features, strict=False):
         part = buckets[buckets["feature"] == feature]
         order = part.drop_duplicates("bucket").sort_values("bucket")
-        ticks = [f"{lab}\n(n={n})" for lab, n in zip(order["label"], order["n"], strict=True)]
-        x = np.arange(len(order))
+        real, apart = order[order["label"] != NOT_AVAILABLE], order[order["label"] == NOT_AVAILABLE]
+        x = np.arange(len(real), dtype=float)
+        x_apart = len(real) + 0.4 + np.arange(len(apart))
         for system in systems:
-            s = part[part["system"] == system].set_index("bucket").reindex(order["bucket"])
-            for row, col in ((0, "win_rate"), (1, "loss_rate")):
-                axes[row, j].plot(x, s[col].to_numpy(), marker="o", label=labels.get(system, system))
-        for row in (0, 1):
-            ax = axes[row, j]
-            ax.set_xticks(x, ticks, fontsize=7, rotation=30 if len(order) > 3 else 0)
-            ax.set_ylim(0, 1)
-            ax.grid(axis="y", alpha=0.3)
-            ax.tick_params(axis="y", labelsize=8)
-            if NOT_AVAILABLE in set(order["label"]):
-                ax.axvspan(-0.5, 0.5, color="#eeeeee", zorder=0)
-        axes[0, j].set_title(feature, fontsize=9)
-    axes[0, 0].set_ylabel("system win rate", fontsize=8)
-    axes[1, 0].set_ylabel("baseline win rate", fontsize=8)
-    if systems:
-        axes[0, -1].legend(fontsize=7, loc="best")
-    fig.suptitle(title, fontsize=10)
+            colour, marker = style[system]
+            s = part[part["system"] == system].set_index("bucket")
+            label = labels.get(system, system)
+            for col, line, name in (("win_rate", "-", label), ("loss_rate", "--", f"{label} (baseline wins)")):
+                y = s[col].reindex(real["bucket"]).to_numpy(dtype=float)
+                ax.plot(x, y, linestyle=line, marker=marker, markersize=3.5, color=colour, linewidth=1.1, label=name)
+                if len(apart):
+                    y = s[col].reindex(apart["bucket"]).to_numpy(dtype=float)
+                    ax.plot(x_apart, y, linestyle="none", marker=marker, markersize=3.5, color=colour,
+                            markerfacecolor="none" if line == "--" else colour)  # fmt: skip
+        if len(apart):
+            ax.axvline(len(real) - 0.3, color="#777777", linestyle=":", linewidth=0.8)
+        ticks = [f"{lab}\n(n={n})" for lab, n in zip(order["label"], order["n"], strict=True)]
+        ticks = ticks[len(apart) :] + ticks[: len(apart)]  # bucket 0 (n/a) sorts first; it is drawn last
+        ax.set_xticks(np.concatenate([x, x_apart]), ticks, fontsize=6, rotation=35 if len(ticks) > 3 else 0,
+                      ha="right" if len(ticks) > 3 else "center")  # fmt: skip
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title(feature, fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of queries won", fontsize=7)
+    legend_ax = axes.flat[len(features)]
+    for ax in axes.flat[len(features) :]:
+        ax.set_axis_off()
+    handles = [Line2D([], [], color=style[s][0], marker=style[s][1], label=_short(labels, s)) for s in systems]
+    handles += [
+        Line2D([], [], color="black", linestyle="-", label="system wins"),
+        Line2D([], [], color="black", linestyle="--", label="baseline wins"),
+    ]
+    legend_ax.legend(handles=handles, fontsize=6.5, loc="center", frameon=False)
+    fig.suptitle(title, fontsize=9)
     return fig
 
 
-def cost_scatter(cost: pd.DataFrame, metric: str, title: str) -> Figure:
+def cost_scatter(cost: pd.DataFrame, metric: str, title: str, labels: dict[str, str] | None = None) -> Figure:
     """Quality (mean ``metric``) against query-time wall seconds per 1k queries (log scale; corpus encoding and
     indexing excluded, upstream stages included), with the Pareto frontier (no other system is both cheaper and
-    better). ``cost``: one dataset, columns label, seconds_per_1k, value, imported. Imported runs are hollow: their
-    time is that of reading a file, not of retrieval. Rows whose query time is unknown (runs stored before corpus
-    work was timed) are left out and named in a note."""
+    better). One colour and marker per system (``system_style``), named in the legend below the axes (no labels
+    beside the points, which overlap). ``cost``: one dataset, columns system, label, seconds_per_1k, value,
+    imported. Imported runs are hollow: their time is that of reading a file, not of retrieval. Rows whose query
+    time is unknown (runs stored before corpus work was timed) are left out and named in a note."""
+    if "system" not in cost.columns:  # a table without system names: the labels name them
+        cost = cost.assign(system=cost["label"])
     scored = cost.dropna(subset=["value"])
     unknown = scored.loc[scored["seconds_per_1k"].isna(), "label"].tolist()
     data = scored.dropna(subset=["seconds_per_1k"])
     data = data[data["seconds_per_1k"] > 0]
+    labels = labels or dict(zip(cost["system"], cost["label"], strict=True))
+    style = system_style(labels)
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
 
-    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    fig = Figure(figsize=(WIDTH * 0.8, 4.4), layout="constrained")
     ax = fig.subplots()
-    for imported, group in data.groupby("imported"):
-        ax.scatter(
-            group["seconds_per_1k"],
-            group["value"],
-            s=40,
-            facecolors="none" if imported else "#1f5fa8",
-            edgecolors="#1f5fa8",
-            label="imported run (time = reading the file)" if imported else "computed here",
-        )
-    for row in data.itertuples(index=False):
-        ax.annotate(row.label, (row.seconds_per_1k, row.value), fontsize=7, xytext=(4, 3), textcoords="offset points")
     frontier = pareto_frontier(data)
     if len(frontier) > 1:
-        ax.step(frontier["seconds_per_1k"], frontier["value"], where="post", color="#c8453a", linewidth=1, alpha=0.7)
+        ax.step(frontier["seconds_per_1k"], frontier["value"], where="post", color="#555555", linewidth=0.9,
+                linestyle="--", label="Pareto frontier", zorder=1)  # fmt: skip
+    for row in data.itertuples(index=False):
+        colour, marker = style.get(row.system, (PALETTE[0], "o"))
+        label = row.label + (" (imported: time = reading the file)" if row.imported else "")
+        ax.scatter(row.seconds_per_1k, row.value, s=42, marker=marker, edgecolors=colour, linewidths=1.2,
+                   facecolors="none" if row.imported else colour, label=label, zorder=2)  # fmt: skip
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.margins(x=0.12, y=0.08)  # room for the point labels inside the axes
+    ax.margins(x=0.08, y=0.08)
     ax.set_xlabel(
         "query-time wall seconds per 1k queries\n(corpus encoding/indexing excluded; pipeline incl. upstream stages)",
         fontsize=8,
     )
     ax.set_ylabel(metric, fontsize=8)
+    ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     if len(data):  # below the axes, so it never hides a point
         fig.legend(fontsize=7, loc="outside lower center", ncols=2, frameon=False)
     if unknown:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=9)
         note = "not shown, query time unknown (run stored before corpus work was timed): " + ", ".join(unknown)
         ax.set_title("\n".join(textwrap.wrap(note, 100)), fontsize=7, loc="left")
     else:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9)
     return fig
+
+
+def _short(labels: dict[str, str], system: str) -> str:
+    return textwrap.shorten(labels.get(system, system), 40, placeholder="…")
 
 
 def pareto_frontier(data: pd.DataFrame) -> pd.DataFrame:

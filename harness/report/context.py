@@ -10,7 +10,6 @@ provenance from the run and evaluation sidecars (harness.report.provenance).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,8 @@ from harness.analysis.aggregate import OVERALL, Aggregate, aggregate
 from harness.core.errors import HarnessError
 from harness.core.slugs import slug
 from harness.report import stored_comparison
+from harness.report.drilldown import Drilldown, DrilldownData, drilldown_data, drilldowns
+from harness.report.overview import Overview, count_significant, overview
 from harness.report.tables import Table, build_table, finite, significance_legend
 from harness.store import Store
 from harness.suite.config import Suite
@@ -52,6 +53,7 @@ class StoredComparison:
     summary: dict[str, Any]  # compare.json
     table: pd.DataFrame  # comparisons.parquet
     source: str
+    mean_tests: pd.DataFrame = field(default_factory=pd.DataFrame)  # the suite means' own test, when stored
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -98,22 +100,12 @@ def load_comparison(suite: Suite, results: Results, store: Store) -> StoredCompa
         log.info("report: %s: compared the stored evaluations now (runs nothing)", reason)
         source = f"computed for this report from the stored evaluations ({reason}); stored in {directory}"
     summary = stored_comparison.read_summary(directory)
-    return StoredComparison(directory, summary, pd.read_parquet(directory / "comparisons.parquet"), source)
+    means = directory / "mean_tests.parquet"  # the suite means tested across datasets (written by newer `irh compare`)
+    mean_tests = pd.read_parquet(means) if means.exists() else pd.DataFrame()
+    return StoredComparison(directory, summary, pd.read_parquet(directory / "comparisons.parquet"), source, mean_tests)
 
 
 # ---------------------------------------------------------------- the report
-@dataclass
-class Drilldown:
-    """Per-query scores of one dataset and metric: baseline value, then each system's value and Δ."""
-
-    key: str
-    metric: str
-    baseline: str
-    baseline_label: str
-    systems: list[tuple[str, str]]  # (name, label)
-    rows: list[dict[str, Any]]  # query_id, query, base, cells: [(value, delta)] per system
-
-
 @dataclass
 class DatasetSection:
     name: str
@@ -125,6 +117,7 @@ class DatasetSection:
     notes: list[str] = field(default_factory=list)  # missing / skipped systems, comparison notes
     plots: list[Plot] = field(default_factory=list)
     drilldowns: list[Drilldown] = field(default_factory=list)
+    drilldown_data: DrilldownData | None = None
 
     @property
     def description(self) -> str:
@@ -153,6 +146,7 @@ class ReportContext:
     missing: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     comparison: StoredComparison | None = None  # where the stored tables are (the LaTeX export redraws plots as PDF)
+    overview: Overview | None = None  # datasets × systems on the comparison metric (the headline, after the means)
 
     def significance_text(self, up: str = "▲", down: str = "▼") -> str:
         """The legend of the significance marks, naming the test and the correction."""
@@ -246,15 +240,15 @@ def build_context(
         if comparison is not None:
             section.notes += [n for n in comparison.summary.get("notes", []) if n.startswith(f"{ds.name}:")]
         section.plots = [p for p in plots if p.dataset == ds.name]
-        pq = results.per_query[results.per_query["dataset"] == ds.name]
-        texts = (queries or {}).get(ds.name, {})
-        for b in ds_baselines:
-            for m in metrics:
-                section.drilldowns.append(
-                    _drilldown(section.name, pq, b, [s for s in systems if s != b], m, labels, texts)
-                )
+        if ds_baselines:
+            pq = results.per_query[results.per_query["dataset"] == ds.name]
+            data = drilldown_data(ds.name, pq, systems, metrics, (queries or {}).get(ds.name, {}))
+            section.drilldown_data = data
+            section.drilldowns = drilldowns(ds.name, data, ds_baselines, systems, labels)
         sections.append(section)
-    summaries, summary_notes = _summaries(suite, aggregate(suite, results), labels)
+    mean_tests = comparison.mean_tests if comparison is not None else pd.DataFrame()
+    summaries, summary_notes = _summaries(suite, aggregate(suite, results), labels, table, baselines, mean_tests)
+    heads = [(d.name, d.tables[0].key, d.tables[0]) for d in sections]
     return ReportContext(
         suite={
             "name": suite.name,
@@ -276,6 +270,7 @@ def build_context(
         missing=list(results.missing),
         skipped=list(results.skipped),
         comparison=comparison,
+        overview=overview(cmp_metric or next(iter(suite.metrics), ""), heads, labels),
     )
 
 
@@ -305,42 +300,11 @@ def _comparison_rows(table: pd.DataFrame, labels: Mapping[str, str]) -> list[dic
                 "significant": bool(r["significant"]),
                 "wtl": None if pd.isna(r.get("wins")) else (int(r["wins"]), int(r["ties"]), int(r["losses"])),
                 "depth_limited": bool(r.get("depth_limited", False)),
+                "comparable": bool(r.get("comparable", True)),  # False: "n/c", not tested (harness.analysis)
+                "mde": finite(r.get("mde")),  # minimum detectable effect, when the comparison has it
             }
         )
     return out
-
-
-def _drilldown(
-    dataset: str,
-    pq: pd.DataFrame,
-    baseline: str,
-    systems: list[str],
-    metric: str,
-    labels: Mapping[str, str],
-    texts: Mapping[str, str],
-) -> Drilldown:
-    wide = pq[pq["metric"] == metric].pivot_table(index="query_id", columns="system", values="value", aggfunc="first")
-    rows = []
-    for qid, r in sorted(wide.iterrows(), key=lambda item: _natural(str(item[0]))):
-        base = finite(r.get(baseline))
-        vals = []
-        for s in systems:
-            v = finite(r.get(s))
-            vals.append((v, None if v is None or base is None else v - base))
-        rows.append({"query_id": str(qid), "query": texts.get(str(qid), ""), "base": base, "cells": vals})
-    return Drilldown(
-        f"q-{_slug(dataset)}-{_slug(baseline)}-{_slug(metric)}",
-        metric,
-        baseline,
-        labels.get(baseline, baseline),
-        [(s, labels.get(s, s)) for s in systems],
-        rows,
-    )
-
-
-def _natural(text: str) -> list[Any]:
-    """Sort key: "2" before "10" (query ids are often numbers stored as text)."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text) if part]
 
 
 def _limited(agg: Aggregate, unit: str) -> dict[str, list[str]]:
@@ -351,24 +315,42 @@ def _limited(agg: Aggregate, unit: str) -> dict[str, list[str]]:
     return out
 
 
-def _summaries(suite: Suite, agg: Aggregate, labels: Mapping[str, str]) -> tuple[list[Table], list[str]]:
-    tables, notes = [], []
+def _summaries(
+    suite: Suite,
+    agg: Aggregate,
+    labels: Mapping[str, str],
+    comparisons: pd.DataFrame,
+    baselines: list[str],
+    mean_tests: pd.DataFrame,
+) -> tuple[list[Table], list[str]]:
+    """Group means and the suite mean, each cell marked with the datasets where the system is significantly better /
+    worse than the suite's (first) baseline; the suite mean also ▲/▼ from the means' own paired test across the
+    datasets, when the stored comparison has one (``mean_tests``)."""
+    tables, notes, members = [], [], []
     metrics = list(agg.metrics)
     for group, values in agg.groups.items():
-        members = agg.group_members[group]
+        datasets = agg.group_members[group]
         tables.append(
             build_table(
                 f"group-{_slug(group)}", f"{suite.name} · {group}", metrics, values, labels,
-                depth_limited=_limited(agg, group), note=f"mean of {len(members)} datasets: {', '.join(members)}",
+                depth_limited=_limited(agg, group), note=f"mean of {len(datasets)} datasets: {', '.join(datasets)}",
             )
         )  # fmt: skip
+        members.append(datasets)
     if len(agg.units) + len(agg.excluded) > 1 and metrics and agg.means:
+        note = f"mean over the {len(agg.units)} datasets every system ran on: {', '.join(agg.units)}"
+        tested = baselines[0] if baselines and not mean_tests.empty else None
+        if tested:
+            note += "; ▲/▼ on a mean: the means' own paired test across these datasets (the suite's test and "
+            note += "correction, the means as a family of their own)"
         tables.append(
             build_table(
                 "suite-mean", f"{suite.name} · mean over datasets", metrics, agg.means, labels,
-                depth_limited=_limited(agg, OVERALL),
-                note=f"mean over the {len(agg.units)} datasets every system ran on: {', '.join(agg.units)}",
+                depth_limited=_limited(agg, OVERALL), note=note, baseline=tested, comparisons=mean_tests,
             )
         )  # fmt: skip
+        members.append([d for unit in agg.units for d in agg.group_members.get(unit, [unit])])
         notes += [f"not in the mean: {unit} ({why})" for unit, why in agg.excluded.items()]
+    for t, datasets in zip(tables, members, strict=True) if baselines else ():
+        count_significant(t, comparisons, baselines[0], datasets)
     return tables, notes

@@ -26,7 +26,11 @@ def tex_cell(cell: Cell) -> TeX:
     marks = {"up": r"\blacktriangle", "down": r"\blacktriangledown"}.get(cell.marker or "", "")
     if cell.depth_limited:
         marks += r"\dagger"
-    return TeX(text + (f"$^{{{marks}}}$" if marks else ""))
+    text += f"$^{{{marks}}}$" if marks else ""
+    if cell.significant_on:  # a mean over datasets: on how many the system is significantly better / worse
+        better, worse, _n = cell.significant_on
+        text += rf"\,{{\scriptsize ({better}$\blacktriangle$\,{worse}$\blacktriangledown$)}}"
+    return TeX(text)
 
 
 def write_latex(ctx: ReportContext, out_dir: Path) -> Path:

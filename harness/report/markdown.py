@@ -13,7 +13,10 @@ def md_cell(cell: Cell) -> MD:
         text = f"**{text}**"
     elif cell.second:
         text = f"<ins>{text}</ins>"  # GitHub renders <ins> underlined (it strips <u>)
-    return MD(text + {"up": "▲", "down": "▼"}.get(cell.marker or "", "") + ("†" if cell.depth_limited else ""))
+    text += {"up": "▲", "down": "▼"}.get(cell.marker or "", "") + ("†" if cell.depth_limited else "")
+    if cell.significant_on:  # a mean over datasets: on how many the system is significantly better / worse
+        text += f" ▲{cell.significant_on[0]} ▼{cell.significant_on[1]}"
+    return MD(text)
 
 
 def render_markdown(ctx: ReportContext) -> str:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.git import git_state
+from harness.report.configs import system_configs
 from harness.store import Store
-from harness.suite.config import Suite
+from harness.suite.config import Suite, SystemSpec
 from harness.suite.results import Results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,7 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
                 "n_queries": meta.get("n_queries"),
                 "depth": meta.get("max_depth"),
                 "config": meta.get("config", {}),
+                "stage": _stage(spec),
                 "content_digests": info["content_digests"],  # as recorded when it was run
                 "eval_key": info["eval_key"],
                 "eval_created": eval_created,
@@ -57,14 +59,11 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
         if meta.get("hardware"):
             machines[json.dumps(meta["hardware"], sort_keys=True)] += 1
     now = library_versions()
-    configs = {}
-    for r in runs:
-        configs.setdefault(r["label"], r["config"])
     return {
         "git": git_state(ROOT),  # the checkout the report is made from
         "report_versions": now,
         "runs": runs,
-        "configs": configs,
+        "configs": system_configs(runs),  # one readable row per system
         "versions": [{"library": lib, "runs": dict(c), "now": now.get(lib)} for lib, c in sorted(versions.items())],
         "hardware": [{**json.loads(h), "runs": n} for h, n in machines.most_common()],
         "cache": {
@@ -75,6 +74,13 @@ def provenance(suite: Suite, store: Store, results: Results, started: datetime) 
             "when `irh run` ran is in that command's log, its creation time is shown here",
         },
     }
+
+
+def _stage(spec: SystemSpec) -> dict[str, Any]:
+    """How the suite places the system: its output depth, or what it reranks (and how deep), or what it fuses."""
+    if spec.first_stage:
+        return {"first_stage": spec.first_stage, "depth": spec.depth}
+    return {"k": spec.k} | ({"inputs": list(spec.inputs)} if spec.inputs else {})
 
 
 def _before(timestamp: str, started: datetime) -> bool:

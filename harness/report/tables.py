@@ -36,6 +36,7 @@ class Cell:
     marker: str | None = None  # "up" / "down": significantly better / worse than the baseline
     p_adjusted: float | None = None
     depth_limited: bool = False
+    significant_on: tuple[int, int, int] | None = None  # means over datasets: (better on, worse on, of n datasets)
 
 
 @dataclass
@@ -65,6 +66,10 @@ class Table:
     @property
     def any_marker(self) -> bool:
         return any(c.marker for r in self.rows for c in r.cells)
+
+    @property
+    def any_significant_on(self) -> bool:
+        return any(c.significant_on for r in self.rows for c in r.cells)
 
 
 def finite(v: Any) -> float | None:
