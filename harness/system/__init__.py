@@ -2,6 +2,7 @@
 ``StageResult``. ``contract`` defines the classes, ``params`` turns suite tables into configs, ``registry`` finds the
 class of a kind (families register themselves through entry points; nothing here imports them)."""
 
+from harness.system.code import code_digest, code_modules
 from harness.system.contract import (
     Context,
     Fusion,
@@ -9,7 +10,6 @@ from harness.system.contract import (
     Retriever,
     StageResult,
     System,
-    code_digest,
     on_accelerator,
 )
 from harness.system.params import (
@@ -39,6 +39,7 @@ __all__ = [
     "System",
     "build_config",
     "code_digest",
+    "code_modules",
     "coerce",
     "on_accelerator",
     "registered_kinds",
