@@ -22,7 +22,15 @@ from harness.store import Store
 from harness.suite.config import load_suite
 from harness.suite.plan import plan
 from harness.suite.run import run_suite
-from harness.system import Reranker, StageResult, System, code_modules, registered_kinds, system_class
+from harness.system import (
+    Reranker,
+    StageResult,
+    System,
+    code_digest,
+    code_modules,
+    registered_kinds,
+    system_class,
+)
 from systems import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,6 +198,44 @@ def test_registered_kind_resolves_through_the_entry_point(plugin: Path) -> None:
         assert system_class("coverage").__module__ == "mypkg.rankers"
     finally:
         registered_kinds.cache_clear()
+
+
+LOOSE_RANKER = """
+import numpy
+
+from harness.system import Reranker, StageResult, System
+from loose_helper import EmptyConfig
+
+
+class Loose(System, Reranker):
+    kind = "loose"
+    Config = EmptyConfig
+
+    def rerank(self, dataset, candidates, depth):
+        return StageResult(candidates)
+"""
+
+
+def test_a_plugin_of_loose_modules_covers_its_sibling_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin that is a module in a project folder (no package) imports a sibling module: that is its code too;
+    numpy, installed, is not."""
+    (tmp_path / "loose_ranker.py").write_text(LOOSE_RANKER)
+    helper = tmp_path / "loose_helper.py"
+    helper.write_text("from dataclasses import dataclass\n\n\n@dataclass(frozen=True)\nclass EmptyConfig:\n    pass\n")
+    (tmp_path / "loose_unrelated.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        cls = system_class("loose_ranker:Loose")
+        modules = code_modules(cls)
+        assert [m for m in modules if not m.startswith("harness.")] == ["loose_helper", "loose_ranker"]
+        before = code_digest(cls)
+        (tmp_path / "loose_unrelated.py").write_text("X = 2\n")
+        assert code_digest(cls) == before
+        helper.write_text(helper.read_text() + "\nVERSION = 2\n")
+        assert code_digest(cls) != before
+    finally:
+        for name in ("loose_ranker", "loose_helper"):
+            sys.modules.pop(name, None)  # imported from this test's folder only
 
 
 def test_project_systems_keys_cover_the_modules_they_import() -> None:

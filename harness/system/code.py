@@ -1,10 +1,13 @@
 """The code a system runs, for its cache key: the module that defines its class and, transitively, every module that
 module imports from the packages the system is built from.
 
-Those packages are the top-level packages of the class and of its ``System`` bases: ``harness`` and ``systems`` for
-the project's families, ``harness`` and the plugin's own package for a system from elsewhere. Imports are read from
-the source (``ast``) wherever they are written, inside functions too, so a helper imported lazily counts. Standard
-library and third-party modules are left out (a system names the versions that matter in ``content_digests``).
+Those packages are the top-level packages of the class and of its ``System`` bases (``harness`` and ``systems`` for
+the project's families, ``harness`` and the plugin's package for a system from elsewhere), and every top-level module
+or package beside one of them in a folder that is not an installation folder (site-packages, the standard library):
+a plugin written as loose modules in a project folder on the path covers its sibling modules too. Imports are read
+from the source (``ast``) wherever they are written, inside functions too, so a helper imported lazily counts.
+Standard library and installed third-party modules are left out (a system names the versions that matter in
+``content_digests``).
 
 ``from P import name`` counts ``P.name`` when that is a module and ``P`` otherwise, so a family that imports a
 sibling module (``from systems import dense_encoder``) does not depend on the package's ``__init__`` (the list of
@@ -18,6 +21,7 @@ import functools
 import importlib.util
 import inspect
 import sys
+import sysconfig
 from pathlib import Path
 
 from harness.core.hashing import digest_file_once, digest_value
@@ -32,20 +36,47 @@ def code_modules(cls: type) -> dict[str, Path]:
     """Module name → source file over the import closure of the module defining ``cls``, sorted by name."""
     from harness.system.contract import System  # contract imports this module
 
-    roots = {base.__module__.partition(".")[0] for base in cls.__mro__ if issubclass(base, System)}
+    own = _OwnCode({base.__module__.partition(".")[0] for base in cls.__mro__ if issubclass(base, System)})
     start = cls.__module__
     found = {start: Path(inspect.getsourcefile(cls) or inspect.getfile(cls))}
     frontier = [start]
     while frontier:
         name = frontier.pop()
         for base, names in _imports(name, found[name]):
-            if base.partition(".")[0] not in roots:
+            if not own.covers(base.partition(".")[0]):
                 continue  # checked before resolving: finding a module imports its parent packages
             for imported, path in _named_modules(base, names).items():
                 if imported not in found:
                     found[imported] = path
                     frontier.append(imported)
     return dict(sorted(found.items()))
+
+
+class _OwnCode:
+    """Which top-level names are the system's own code (see the module docstring), decided once per name."""
+
+    def __init__(self, roots: set[str]):
+        self.decided = dict.fromkeys(roots, True)
+        self.folders = {f for f in map(_folder_of, roots) if f is not None and not _installed(f)}
+
+    def covers(self, top: str) -> bool:
+        if top not in self.decided:
+            self.decided[top] = bool(self.folders) and _folder_of(top) in self.folders
+        return self.decided[top]
+
+
+def _folder_of(top: str) -> Path | None:
+    """The folder on the path that holds a top-level module or package (found without importing it)."""
+    path = _module_file(top)
+    if path is None:
+        return None
+    return path.parent.parent if path.name == "__init__.py" else path.parent
+
+
+def _installed(folder: Path) -> bool:
+    """Whether a folder holds installed code (third-party or standard library) rather than a project's own."""
+    stdlib = {Path(sysconfig.get_paths()[key]) for key in ("stdlib", "platstdlib")}
+    return folder.name in ("site-packages", "dist-packages", "lib-dynload") or folder in stdlib
 
 
 def _named_modules(base: str, names: tuple[str, ...]) -> dict[str, Path]:
