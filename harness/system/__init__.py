@@ -1,6 +1,7 @@
 """What a system is: a kind with a frozen config, a fingerprint, and one role (retrieve, rerank or fuse) returning a
 ``StageResult``. ``contract`` defines the classes, ``params`` turns suite tables into configs, ``registry`` finds the
-class of a kind (families register themselves through entry points; nothing here imports them)."""
+class of a kind (families register themselves through entry points; nothing here imports them), ``code`` digests the
+code a system runs (its import closure) for the cache key."""
 
 from harness.system.code import code_digest, code_modules
 from harness.system.contract import (
