@@ -26,14 +26,13 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.core.errors import HarnessError
-from harness.core.hashing import digest_file
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.models.encoder_pass import corpus_outputs
 from harness.models.encoding import ArrayCache
 from harness.models.resolve import ModelRef, resolve_model
 from harness.system import NonNegativeInt, PositiveInt, Reranker, Retriever, StageResult, System, on_accelerator
-from systems import colbert_encoder, colbert_index
+from systems import colbert_index
 from systems.colbert_encoder import ColBERTEncoder, ColBERTEncoderConfig
 from systems.colbert_index import CompressedIndex, IndexSettings, maxsim, maxsim_many
 
@@ -160,17 +159,12 @@ class _ColBERTBase(System):
         return qids, q, used
 
 
-def helper_digests() -> dict[str, str]:
-    """The code of the helper modules, which the base fingerprint (this module's source) does not cover."""
-    return {f"{m.__name__.rpartition('.')[2]}.py": digest_file(m.__file__) for m in (colbert_encoder, colbert_index)}
-
-
 class ColBERT(_ColBERTBase, Retriever):
     kind = "colbert"
     Config = ColBERTConfig
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        return {"model": self.model.digest, **helper_digests()}
+        return {"model": self.model.digest}
 
     def index(self, dataset: DatasetRef, metadata: dict[str, Any]) -> tuple[CompressedIndex, np.ndarray]:
         """The compressed index of the corpus (cached per token cache key + index settings), and the doc ids."""
@@ -254,7 +248,7 @@ class ColBERTRerank(_ColBERTBase, Reranker):
     Config = ColBERTEncoderConfig
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        return {"model": self.model.digest, "colbert_encoder.py": helper_digests()["colbert_encoder.py"]}
+        return {"model": self.model.digest}
 
     def rerank(self, dataset: DatasetRef, candidates: Run, depth: int) -> StageResult:
         """Exact MaxSim over the candidates' token embeddings (the whole corpus is encoded once and cached, shared

@@ -21,7 +21,6 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.core.errors import HarnessError
-from harness.core.hashing import digest_file
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.models.encoder_pass import corpus_outputs
@@ -29,7 +28,6 @@ from harness.models.encoding import ArrayCache
 from harness.models.engines import Engine, Precision
 from harness.models.resolve import ModelRef, resolve_model
 from harness.system import PositiveInt, Retriever, StageResult, System, on_accelerator
-from systems import dense_encoder
 from systems.dense_encoder import DenseEncoder
 
 log = logging.getLogger("irh")
@@ -82,8 +80,7 @@ class Dense(System, Retriever):
         return None if dataset.has_docs() else "the dataset has no documents to retrieve from"
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        # the encoder lives in a second module, which the base fingerprint (this module's source) does not cover
-        return {"model": self.model.digest, "dense_encoder.py": digest_file(dense_encoder.__file__)}
+        return {"model": self.model.digest}
 
     @classmethod
     def wants_device(cls, config: DenseConfig) -> bool:

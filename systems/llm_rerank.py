@@ -22,12 +22,10 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from harness.core.hashing import digest_file
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.store import ScoreCache
@@ -35,7 +33,6 @@ from harness.system import PositiveInt, Reranker, StageResult, System, on_accele
 from systems.cross_encoder import candidate_pairs, model_unavailable, run_from_pairs, score_candidates
 
 log = logging.getLogger("irh")
-_HELPERS = ("backends.py", "loading.py", "permutation.py", "prompts.py")
 
 
 @dataclass(frozen=True)
@@ -89,11 +86,7 @@ class _LLMReranker(System, Reranker):
         from harness.models.resolve import resolve_model
         from systems.llm import prompts
 
-        helpers = Path(__file__).parent / "llm"
-        out = {
-            "prompt": digest_value(prompts.fingerprint(self.prompt_kind)),
-            "helpers": digest_value({name: digest_file(helpers / name) for name in _HELPERS}),
-        }
+        out = {"prompt": digest_value(prompts.fingerprint(self.prompt_kind))}
         if self.config.backend != "openai":
             out["model"] = resolve_model(self.config.model).digest
         if self.config.backend == "llama-cpp":

@@ -19,7 +19,6 @@ import numpy as np
 from tqdm import tqdm
 
 from harness.core.errors import HarnessError
-from harness.core.hashing import digest_file
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
 from harness.models.encoding import ArrayCache, select_device, select_dtype, sorted_batches
@@ -77,8 +76,7 @@ class Splade(System, Retriever):
         return None if dataset.has_docs() else "the dataset has no documents to index"
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        # the index code lives in a second module, which the base fingerprint (this module's source) does not cover
-        return {"model": self.model.digest, "splade_index.py": digest_file(splade_index.__file__)}
+        return {"model": self.model.digest}
 
     # ---------------------------------------------------------------- encodings
     def doc_cache_parts(self, dataset: DatasetRef) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """What a system is: a kind with a frozen config, a fingerprint, and one role (retrieve, rerank or fuse) returning a
 ``StageResult``. ``contract`` defines the classes, ``params`` turns suite tables into configs, ``registry`` finds the
-class of a kind (families register themselves through entry points; nothing here imports them)."""
+class of a kind (families register themselves through entry points; nothing here imports them), ``code`` digests the
+code a system runs (its import closure) for the cache key."""
 
+from harness.system.code import code_digest, code_modules
 from harness.system.contract import (
     Context,
     Fusion,
@@ -9,7 +11,6 @@ from harness.system.contract import (
     Retriever,
     StageResult,
     System,
-    code_digest,
     on_accelerator,
 )
 from harness.system.params import (
@@ -39,6 +40,7 @@ __all__ = [
     "System",
     "build_config",
     "code_digest",
+    "code_modules",
     "coerce",
     "on_accelerator",
     "registered_kinds",

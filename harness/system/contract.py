@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from harness.core.hashing import digest_file, digest_value
+from harness.core.hashing import digest_value
 from harness.core.run import Run
 from harness.data.datasets import DatasetRef
+from harness.system.code import code_digest
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ class System:
         return None
 
     def content_digests(self, dataset: DatasetRef) -> dict[str, str]:
-        """Digests of external content the output depends on (model weights, run files, helper modules' code)."""
+        """Digests of external content the output depends on (model weights, run files, library versions
+        that decide the numbers); the code the system runs is covered by the fingerprint (``code_digest``)."""
         return {}
 
     def fingerprint(self, dataset: DatasetRef) -> str:
@@ -149,8 +150,3 @@ class Fusion(Protocol):
     def stage(self, dataset: DatasetRef, inputs: list[Run], k: int, depth: int | None) -> StageResult:
         result = self.fuse(dataset, inputs)  # scores every document of every input: keep the top k
         return dataclasses.replace(result, run=result.run.top(k))
-
-
-def code_digest(cls: type) -> str:
-    """Digest of the source file that defines a system, so a code change invalidates its cached runs."""
-    return digest_file(inspect.getsourcefile(cls))

@@ -8,6 +8,7 @@ family modules import heavy libraries inside methods only, so validating a suite
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 from collections.abc import Mapping
@@ -24,14 +25,19 @@ def registered_kinds() -> dict[str, str]:
     """kind → "module:Class" over every installed package's entry point of the group."""
     kinds: dict[str, str] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        mapping = entry.load()
-        if not isinstance(mapping, Mapping):
-            raise HarnessError(
-                f"entry point {entry.value!r} ({ENTRY_POINT_GROUP}) is not a mapping kind → module:Class"
-            )
+        where = f"entry point {entry.name} = {entry.value} ({ENTRY_POINT_GROUP})"
+        try:
+            mapping = entry.load()
+        except Exception as e:  # a broken plugin package: name it instead of a traceback from inside it
+            raise HarnessError(f"cannot load {where}: {type(e).__name__}: {e}") from None
+        if not isinstance(mapping, Mapping) or not all(
+            isinstance(k, str) and isinstance(t, str) and ":" in t for k, t in mapping.items()
+        ):
+            raise HarnessError(f"{where} is not a mapping kind → 'module:Class'")
         for kind, target in mapping.items():
             if kinds.get(kind, target) != target:
-                raise HarnessError(f"system kind {kind!r} is registered twice: {kinds[kind]} and {target}")
+                first, second = sorted((kinds[kind], target))  # in a stable order, whichever was found first
+                raise HarnessError(f"system kind {kind!r} is registered twice: {first} and {second}")
             kinds[kind] = target
     return kinds
 
@@ -51,7 +57,19 @@ def system_class(kind: str) -> type[System]:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as e:
         raise HarnessError(f"cannot load system class {target!r}: {e}") from None
+    problem = _not_a_system(cls)
+    if problem:
+        raise HarnessError(f"{target} is not a system: {problem}")
+    return cls
+
+
+def _not_a_system(cls: object) -> str | None:
+    """What ``cls`` lacks of the contract (harness.system.contract), or None."""
     roles = (Retriever, Reranker, Fusion)  # by inheritance: issubclass() refuses protocols with data members (role)
     if not (isinstance(cls, type) and issubclass(cls, System) and any(r in cls.__mro__ for r in roles)):
-        raise HarnessError(f"{target} is not a system (a subclass of harness.system.System and one role)")
-    return cls
+        return "not a subclass of harness.system.System and one role (Retriever, Reranker or Fusion)"
+    if not isinstance(getattr(cls, "kind", None), str):
+        return "no kind (a class attribute naming it, e.g. kind = 'my-reranker')"
+    if not dataclasses.is_dataclass(getattr(cls, "Config", None)):
+        return "no Config dataclass (its parameters; an empty @dataclass(frozen=True) if it has none)"
+    return None
