@@ -123,9 +123,10 @@ def compare_suite(
             bucket_tables.append(wins.bucket_table(d, f, sig.tie_tolerance, n_buckets).assign(dataset=ds))
             worst_tables.append(wins.worst_queries(d, f, sig.tie_tolerance, worst_n).assign(dataset=ds))
     present_bases = [b for b in baselines if b in set(pq["system"])]
+    limited = {(d, s, m) for (d, s), info in results.info.items() for m in info["depth_limited"]}
     cmp = compare(
         pq, present_bases, sig.test, sig.correction, sig.alpha, measures=all_metrics,
-        tie_tolerance=sig.tie_tolerance, n_permutations=sig.n_permutations,
+        tie_tolerance=sig.tie_tolerance, n_permutations=sig.n_permutations, depth_limited=limited,
     ) if present_bases else None  # fmt: skip
     comparisons = cmp.to_frame() if cmp is not None else pd.DataFrame()
     if not comparisons.empty:
