@@ -4,8 +4,13 @@ are flagged, the suite means have their own paired test, and ``irh compare`` pri
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import tomllib
+from pathlib import Path
 
+import ir_datasets
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +19,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
 from harness.analysis.comparison import compare
+from harness.cli import main
+from tests.test_compare import _imported_only
 
 SYSTEMS = {"base": 0.0, "good": 0.1, "same": 0.0}
 
@@ -72,3 +79,112 @@ def test_minimum_detectable_effect_is_the_paired_t_approximation(alpha: float) -
         # close to the exact (noncentral t) power calculation: a true effect of MDE is detected ~80 % of the time
         power = TTestPower().power(effect_size=r.mde / np.std(d, ddof=1), nobs=n, alpha=alpha)
         assert power == pytest.approx(0.8, abs=0.01)
+
+
+# ---------------------------------------------------------------- the six real TREC DL runs
+
+
+@pytest.fixture(scope="module")
+def dl(irds_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("dl-honest")
+    suite = _imported_only(tmp)
+    assert main(["-q", "--results", str(tmp / "results"), "run", str(suite)]) == 0
+    return suite, tmp / "results"
+
+
+def _judged_at_10_by_hand(run_file: Path, irds_id: str) -> float:
+    """Mean over judged queries of |top 10 ∩ judged| / |top 10|, the top 10 in trec_eval's order (score descending,
+    then doc id descending)."""
+    judged: dict[str, set[str]] = {}
+    for q in ir_datasets.load(irds_id).qrels_iter():
+        judged.setdefault(q.query_id, set()).add(q.doc_id)
+    run = pd.read_csv(run_file, sep=r"\s+", header=None, names=["q", "x", "d", "rank", "score", "tag"], dtype=str)
+    run["score"] = run["score"].astype(float)
+    fractions = []
+    for qid, docs in judged.items():
+        ranking = run[run["q"] == qid].sort_values(["score", "d"], ascending=[False, False]).head(10)
+        fractions.append(ranking["d"].isin(docs).sum() / len(ranking) if len(ranking) else 0.0)
+    return float(np.mean(fractions))
+
+
+def test_irh_show_reports_judged_at_10_for_every_dl_run(dl: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    suite, store = dl
+    capsys.readouterr()
+    assert main(["-q", "--results", str(store), "show", str(suite)]) == 0
+    table = capsys.readouterr().out
+    assert table.count("Judged@10") >= 2 * 2  # a column of each dataset's table and its line in the legend
+    assert main(["-q", "--results", str(store), "show", str(suite), "--format", "json"]) == 0
+    numbers = json.loads(capsys.readouterr().out)
+    assert all("Judged@10" in values for ds in numbers.values() for values in ds.values())
+    assert len([v for ds in numbers.values() for v in ds.values()]) == 12
+    paths = tomllib.loads(suite.read_text())["systems"]
+    for ds, year in (("dl19", 2019), ("dl20", 2020)):
+        irds_id = f"msmarco-passage/trec-dl-{year}/judged"
+        for system in ("bm25", "tas-b"):
+            expected = _judged_at_10_by_hand(Path(paths[system]["paths"][ds]), irds_id)
+            assert numbers[ds][system]["Judged@10"] == pytest.approx(expected, abs=1e-12)
+            assert f"{expected:.4f}" in table
+
+
+def test_irh_compare_prints_p_ci_mde_wtl_aligned_and_nc_on_dl(
+    dl: tuple[Path, Path], capsys: pytest.CaptureFixture
+) -> None:
+    suite, store = dl
+    capsys.readouterr()
+    assert main(["-q", "--results", str(store), "compare", str(suite), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    heads = [i for i, line in enumerate(lines) if re.match(r"\s+system\s+measure\s+Δ\s+95% CI\s+p\s+p \(adj\.\)", line)]
+    assert len(heads) == 2  # one per dataset
+    deltas = pd.read_parquet(store / "compare" / "trec-dl" / "per_query_deltas.parquet")
+    for head in heads:
+        grid = lines[head : head + 2 + 5 * 4]  # header, dashes, 5 systems × 4 measures
+        assert lines[head + len(grid)].startswith("  ▲/▼: significantly better/worse")
+        assert len({len(line) for line in grid}) == 1  # aligned: every row as wide as the header
+        measure_col = grid[0].index("measure")
+        rows = [line for line in grid[2:] if "@1000" in line[measure_col:]]
+        assert len(rows) == 10 and all("n/c" in r and not re.search(r"\d\.\d{4}\s+\d\.\d{4}", r) for r in rows)
+    # the MDE printed for TAS-B on dl19 nDCG@10 is the formula on its per-query differences
+    d = deltas[(deltas["dataset"] == "dl19") & (deltas["metric"] == "nDCG@10") & (deltas["system"] == "tas-b")]
+    d = d["delta"].to_numpy()
+    mde = (stats.t.ppf(0.975, d.size - 1) + stats.t.ppf(0.8, d.size - 1)) * np.std(d, ddof=1) / math.sqrt(d.size)
+    tasb = next(line for line in lines[heads[0] :] if line.strip().startswith("TAS-B"))
+    assert f"{mde:.4f}" in tasb.split()
+    assert "over all 20 comparisons of the suite" in out and "n/c: not comparable" in out
+    assert "(20 such comparisons in the suite)" in out
+    # the suite means, tested paired over the two datasets as a family of their own (AP/R@1000 n/c there too)
+    assert "trec-dl · suite means over 2 datasets" in out and "correction over these 10 comparisons" in out
+
+
+def test_long_query_ids_keep_the_largest_margin_columns() -> None:
+    from harness.analysis.suite_comparison import SuiteComparison
+    from harness.report.terminal import format_comparison
+
+    worst = pd.DataFrame(
+        {
+            "dataset": "a", "metric": "nDCG@10", "baseline": "base", "system": "good", "rank": [1, 2, 3],
+            "query_id": ["q1", "a-very-long-query-identifier-from-a-pooled-collection-0001", "q33"],
+            "query": ["short", "a query text", "another"], "baseline_value": [0.9, 0.75, 0.5],
+            "system_value": [0.1, 0.25, 0.125], "delta": [-0.8, -0.5, -0.375],
+        }
+    )  # fmt: skip
+    empty = pd.DataFrame()
+    means = pd.DataFrame(
+        {"dataset": "a", "system": ["base", "good"], "metric": "nDCG@10", "value": [0.7, 0.6], "depth_limited": False}
+    )
+    settings = {"test": "ttest", "correction": "holm", "alpha": 0.05, "n_comparisons": 1, "tie_tolerance": 0.0}
+    cmp = SuiteComparison(
+        "s", settings, ["base"], "nDCG@10", {"base": "Base", "good": "Good"}, {"a": {}}, means, empty,
+        empty, empty, empty, worst, empty,
+    )  # fmt: skip
+    lines = format_comparison(cmp).splitlines()
+    at = lines.index("    Good:")
+    header, dashes, *rows = lines[at + 1 : at + 6]  # header, dashes, 3 queries
+    spans = [m.span() for m in re.finditer(r"-+", dashes)]  # each column's extent
+    cells = [[row[a:b].strip() for a, b in spans] for row in rows]
+    assert [header[a:b].strip() for a, b in spans] == ["query", "Base", "Good", "text"]
+    assert cells == [
+        ["q1", "0.900", "0.100", "short"],
+        ["a-very-long-query-ident…", "0.750", "0.250", "a query text"],
+        ["q33", "0.500", "0.125", "another"],
+    ]

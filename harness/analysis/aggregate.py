@@ -20,6 +20,7 @@ class Aggregate:
     group_members: dict[str, list[str]] = field(default_factory=dict)
     means: dict[str, dict[str, float]] = field(default_factory=dict)  # system → metric → mean over units
     units: list[str] = field(default_factory=list)  # datasets/groups the means are over
+    unit_means: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # unit → system → metric → mean
     excluded: dict[str, str] = field(default_factory=dict)  # unit → why it is not in the means
     # group (or OVERALL for ``means``) → the (system, metric) whose mean averages at least one depth-limited run
     depth_limited: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
@@ -33,7 +34,6 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
     units: dict[str, list[str]] = {}
     for d in suite.datasets:
         units.setdefault(d.group or d.name, []).append(d.name)
-    unit_values: dict[str, dict[str, dict[str, float]]] = {}
     for unit, members in units.items():
         values = {}
         for system in systems:
@@ -41,7 +41,7 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
                 values[system] = {
                     metric: float(pd.Series([nested[m][system][metric] for m in members]).mean()) for metric in metrics
                 }
-        unit_values[unit] = values
+        agg.unit_means[unit] = values
         agg.depth_limited[unit] = {
             (system, metric)
             for system in values
@@ -51,7 +51,7 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
         if len(members) > 1 or suite.dataset(members[0]).group:
             agg.groups[unit] = values
             agg.group_members[unit] = members
-    for unit, values in unit_values.items():
+    for unit, values in agg.unit_means.items():
         missing = [s for s in systems if s not in values]
         if not systems:
             continue
@@ -63,7 +63,7 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
     if agg.units:
         for system in systems:
             agg.means[system] = {
-                metric: float(pd.Series([unit_values[u][system][metric] for u in agg.units]).mean())
+                metric: float(pd.Series([agg.unit_means[u][system][metric] for u in agg.units]).mean())
                 for metric in metrics
             }
     return agg

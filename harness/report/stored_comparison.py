@@ -17,7 +17,7 @@ import pandas as pd
 
 from harness.analysis import plots
 from harness.analysis.features import BM25Scores, bm25_from_run, dataset_features
-from harness.analysis.suite_comparison import SuiteComparison, compare_suite
+from harness.analysis.suite_comparison import COMPARISON_FORMAT, SuiteComparison, compare_suite
 from harness.store import MANIFEST, Damaged, Store, atomic_write, check_manifest, write_json, write_manifest
 from harness.suite.config import Suite
 from harness.suite.results import Results
@@ -160,6 +160,8 @@ def stale_reason(out_dir: Path, suite: Suite, results: Results) -> str | None:
     except (OSError, json.JSONDecodeError) as e:
         return f"stored comparison unreadable ({e})"
     settings, sig = summary.get("settings", {}), suite.significance
+    if settings.get("format") != COMPARISON_FORMAT:
+        return "stored comparison made by an older irh (no n/c, MDE or Judged@10 columns)"
     for name in ("test", "correction", "alpha", "tie_tolerance", "n_permutations"):
         want, have = getattr(sig, name), settings.get(name)
         if have != want:
@@ -175,6 +177,7 @@ def stale_reason(out_dir: Path, suite: Suite, results: Results) -> str | None:
     for p in summary["plots"]:
         if not all((out_dir / f).exists() for f in p["files"]):
             return "a stored plot file is missing"
-    if not (out_dir / "comparisons.parquet").exists():
-        return "comparisons.parquet is missing"
+    for name in SuiteComparison.TABLES:
+        if not (out_dir / f"{name}.parquet").exists():
+            return f"{name}.parquet is missing"
     return None

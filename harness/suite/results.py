@@ -15,7 +15,7 @@ import harness.core.measures as metrics_module
 from harness.core.errors import HarnessError
 from harness.core.evaluate import EvalScope, aggregate, aggregate_frame, evaluate_per_query
 from harness.core.hashing import digest_file, digest_value
-from harness.core.measures import is_depth_limited
+from harness.core.measures import evaluated_measures, is_depth_limited
 from harness.core.provenance import library_versions, now
 from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, Store
@@ -126,7 +126,7 @@ def _evaluation(
     suite: Pipeline, store: Store, ds: DatasetRef, rec: StageRecord, evaluator: str, judgments: dict
 ) -> tuple[pd.DataFrame, str, dict]:
     """(per-query values, evaluation key, run sidecar): the stored evaluation, else evaluated now and stored."""
-    metrics = suite.metrics_for(ds.name)
+    metrics = evaluated_measures(suite.metrics_for(ds.name))  # with the diagnostics (Judged@10)
     run_meta = store.meta("runs", rec.run_key)
     store.checked_payload("runs", rec.run_key)  # every number shown rests on a run whose bytes were checked
     # keyed by what the numbers depend on: the run's bytes (not its key: a re-computed run never meets a stale
