@@ -188,3 +188,37 @@ def test_long_query_ids_keep_the_largest_margin_columns() -> None:
         ["a-very-long-query-ident…", "0.750", "0.250", "a query text"],
         ["q33", "0.500", "0.125", "another"],
     ]
+
+
+# ---------------------------------------------------------------- the suite comparison on a hand-built fixture
+
+
+def test_shallow_judgments_are_flagged_and_suite_means_are_tested_across_datasets(tmp_path: Path) -> None:
+    from harness.analysis.suite_comparison import JUDGED_GAP, compare_suite
+    from harness.report.terminal import format_comparison
+    from tests.test_compare import _fixture
+
+    suite, results = _fixture(tmp_path, "t-test", "holm")
+    judged = {"base": 0.95, "one": 0.95 - JUDGED_GAP - 0.01, "two": 0.95 - JUDGED_GAP + 0.01}
+    qids = results.per_query[["dataset", "query_id"]].drop_duplicates()
+    extra = pd.concat([qids.assign(system=s, metric="Judged@10", value=v) for s, v in judged.items()])
+    results.per_query = pd.concat([results.per_query, extra], ignore_index=True)
+    cmp = compare_suite(suite, results)
+    c = cmp.comparisons
+    assert "Judged@10" not in set(c["measure"])  # a diagnostic: shown, never tested
+    flagged = set(c.loc[c["shallow_judgments"], "system"])
+    assert flagged == {"one"} and (c["baseline_judged_at_10"] == 0.95).all()
+    text = format_comparison(cmp)
+    assert "! System One: Judged@10 0.84 vs 0.95 for base" in text and "! two" not in text
+    # the suite means: per-dataset means tested paired across the 2 datasets, a family of their own
+    t = cmp.mean_tests.set_index(["measure", "system"])
+    assert len(t) == 2 * 2 and (t["n_datasets"] == 2).all()
+    means = results.means()
+    for (measure, system), r in t.iterrows():
+        m = means[means["metric"] == measure].pivot(index="dataset", columns="system", values="value")
+        ref = stats.ttest_rel(m[system], m["base"])
+        assert r["p"] == pytest.approx(float(ref.pvalue), rel=1e-9)
+        assert r["delta"] == pytest.approx(float((m[system] - m["base"]).mean()))
+    _, holm, _, _ = multipletests(t["p"].to_numpy(), method="holm")
+    assert t["p_corrected"].to_numpy() == pytest.approx(holm)
+    assert "fixture · suite means over 2 datasets: paired t-test over the datasets (pairs: datasets)" in text

@@ -230,7 +230,8 @@ def _mean_tests(cmp: SuiteComparison) -> list[str]:
     n = int(t["n_datasets"].iloc[0])
     tested = int(t["comparable"].sum())
     lines = [
-        f"{cmp.suite} · suite means over {n} datasets: {Test(t['test'].iloc[0]).label} paired across datasets, "
+        f"{cmp.suite} · suite means over {n} datasets: {Test(t['test'].iloc[0]).label} over the datasets "
+        "(pairs: datasets), "
         f"{Correction(t['correction'].iloc[0]).label} correction over these {tested} comparisons; W/T/L: datasets"
     ]
     for base, g in t.groupby("baseline", sort=False):
