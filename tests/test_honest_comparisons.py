@@ -19,6 +19,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
 from harness.analysis.comparison import compare
+from harness.api import evaluate
 from harness.cli import main
 from tests.test_compare import _imported_only
 
@@ -222,3 +223,47 @@ def test_shallow_judgments_are_flagged_and_suite_means_are_tested_across_dataset
     _, holm, _, _ = multipletests(t["p"].to_numpy(), method="holm")
     assert t["p_corrected"].to_numpy() == pytest.approx(holm)
     assert "fixture · suite means over 2 datasets: paired t-test over the datasets (pairs: datasets)" in text
+
+
+# ---------------------------------------------------------------- condensed lists
+
+
+def test_condensed_evaluation_removes_unjudged_documents() -> None:
+    qrels = pd.DataFrame({"query_id": "q1", "doc_id": ["a", "b", "c"], "relevance": [1, 0, 1]})
+    run = pd.DataFrame({"query_id": "q1", "doc_id": ["x", "a", "y", "c", "b"], "score": [5.0, 4, 3, 2, 1]})
+    full = evaluate(run, qrels, ["AP", "P@2", "Judged@10"]).set_index("measure")["value"]
+    condensed = evaluate(run, qrels, ["AP", "P@2", "Judged@10"], condensed=True).set_index("measure")["value"]
+    # full ranking x a y c b: relevant at ranks 2 and 4; condensed a c b: at ranks 1 and 2
+    assert full.to_dict() == pytest.approx({"AP": (1 / 2 + 2 / 4) / 2, "P@2": 0.5, "Judged@10": 3 / 5})
+    assert condensed.to_dict() == pytest.approx({"AP": 1.0, "P@2": 1.0, "Judged@10": 1.0})
+
+
+def test_irh_compare_condensed_on_dl(dl: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    suite, store = dl
+    capsys.readouterr()
+    assert main(["-q", "--results", str(store), "compare", str(suite), "--no-plots", "--format", "json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert (
+        main(["-q", "--results", str(store), "compare", str(suite), "--no-plots", "--condensed", "--format", "json"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["settings"]["condensed"] is True and plain["settings"]["condensed"] is False
+    assert out["dir"] != plain["dir"] and json.loads((Path(plain["dir"]) / "compare.json").read_text()) == plain
+    means = {(m["dataset"], m["system"], m["metric"]): m["value"] for m in out["means"]}
+    assert all(v == 1.0 for (_, _, metric), v in means.items() if metric == "Judged@10")
+    # TAS-B's condensed nDCG@10 on dl19: its run file with the unjudged passages removed by hand, then evaluated
+    qrels = pd.DataFrame(
+        [
+            (q.query_id, q.doc_id, q.relevance)
+            for q in ir_datasets.load("msmarco-passage/trec-dl-2019/judged").qrels_iter()
+        ],
+        columns=["query_id", "doc_id", "relevance"],
+    )
+    path = tomllib.loads(suite.read_text())["systems"]["tas-b"]["paths"]["dl19"]
+    run = pd.read_csv(path, sep=r"\s+", header=None, names=["query_id", "x", "doc_id", "r", "score", "t"], dtype=str)
+    run = run.merge(qrels[["query_id", "doc_id"]], on=["query_id", "doc_id"])  # judged documents only
+    by_hand = evaluate(run.astype({"score": float}), qrels, ["nDCG@10"])["value"].iloc[0]
+    assert means[("dl19", "tas-b", "nDCG@10")] == pytest.approx(by_hand, abs=1e-12)
+    plain_means = {(m["dataset"], m["system"], m["metric"]): m["value"] for m in plain["means"]}
+    assert by_hand > plain_means[("dl19", "tas-b", "nDCG@10")] + 0.01  # unjudged passages had counted as non-relevant

@@ -161,6 +161,7 @@ def compare_suite(
         "mde": "minimum detectable effect: (t_{1-α/2,n-1} + t_{0.8,n-1}) · sd(Δ)/√n, the paired t approximation at "
         "80 % power and the suite's α (before correction)",
         "judged_gap": JUDGED_GAP,
+        "condensed": results.condensed,  # evaluated with each run's unjudged documents removed
     }
     return SuiteComparison(
         suite=suite.name,

@@ -31,6 +31,9 @@ def register(sub) -> None:
         "--baseline", nargs="+", action="extend", metavar="NAME", help="baseline system(s) (default: the suite's)"
     )
     cmp.add_argument("--no-plots", action="store_true", help="store tables only")
+    cmp.add_argument(
+        "--condensed", action="store_true", help="evaluate condensed lists (unjudged documents removed) first"
+    )
     cmp.set_defaults(func=cmd_compare)
 
     rep = sub.add_parser("report", help="render a suite's stored results as HTML, LaTeX or Markdown (runs nothing)")
@@ -68,12 +71,13 @@ def cmd_compare(args) -> int:
     from harness.suite.results import read_results
 
     suite, store = suite_of(args, check_datasets=False)
-    results = read_results(suite, store)
+    results = read_results(suite, store, condensed=args.condensed)
     warn_missing(results)
     if results.per_query.empty:
         raise HarnessError("no stored runs to compare: run `irh run` first", file=str(suite.path))
     comparison = compare_stored(suite, results, store, args.baseline, args.metric)
     out_dir = directory(store, suite)
+    out_dir = out_dir.with_name(f"{out_dir.name}.condensed") if args.condensed else out_dir
     summary = save_comparison(comparison, out_dir, with_plots=not args.no_plots)
     text = json.dumps(summary, indent=1, sort_keys=True, ensure_ascii=False)
     print(text if args.format == "json" else format_comparison(comparison, out_dir))

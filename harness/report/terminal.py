@@ -110,7 +110,7 @@ NOT_COMPARABLE = "n/c"
 
 def format_comparison(cmp: SuiteComparison, stored: Path | None = None, worst_shown: int = 3) -> str:
     s = cmp.settings
-    out = []
+    out = ["condensed lists: every run evaluated with its unjudged documents removed", ""] if s.get("condensed") else []
     for ds, facts in cmp.datasets.items():
         for base in cmp.baselines:
             out.extend(_main_table(cmp, ds, facts, base))

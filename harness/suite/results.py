@@ -43,6 +43,7 @@ class Results:
     missing: list[tuple[str, str]] = field(default_factory=list)  # in the suite, no stored run recorded
     missing_reasons: dict[tuple[str, str], str] = field(default_factory=dict)
     outcomes: list[JobOutcome] = field(default_factory=list)  # run_suite: what each job did (cached, computed, ...)
+    condensed: bool = False  # evaluated on condensed runs (unjudged documents removed)
 
     def means(self) -> pd.DataFrame:
         """dataset, system, metric, value (mean over judged queries)."""
@@ -69,9 +70,10 @@ class Results:
         return wide.reset_index()
 
 
-def read_results(suite: Pipeline, store: Store, only: list[str] | None = None) -> Results:
-    """The suite's results as ``irh run`` recorded them (``only``: DATASET/SYSTEM globs)."""
-    results, frames = Results(pd.DataFrame()), []
+def read_results(suite: Pipeline, store: Store, only: list[str] | None = None, *, condensed: bool = False) -> Results:
+    """The suite's results as ``irh run`` recorded them (``only``: DATASET/SYSTEM globs; ``condensed``: evaluated with
+    each run's unjudged documents removed, stored as an evaluation of its own)."""
+    results, frames = Results(pd.DataFrame(), condensed=condensed), []
     evaluator = _evaluator_digest()
     judgments: dict[str, tuple[dict, dict]] = {}  # per dataset, loaded only to evaluate what is not stored yet
     newest: dict[str, StageRecord] = {}
@@ -92,7 +94,7 @@ def read_results(suite: Pipeline, store: Store, only: list[str] | None = None) -
             results.missing.append((ds.name, name))
             results.missing_reasons[(ds.name, name)] = stage.missing
             continue
-        per_query, eval_key, meta = _evaluation(suite, store, ds, rec, evaluator, judgments)
+        per_query, eval_key, meta = _evaluation(suite, store, ds, rec, evaluator, judgments, condensed)
         depth = meta["max_depth"]
         metrics = suite.metrics_for(ds.name)
         results.info[(ds.name, name)] = {
@@ -123,7 +125,7 @@ def _dataset_data(rec: StageRecord) -> tuple[str | None, str | None]:
 
 
 def _evaluation(
-    suite: Pipeline, store: Store, ds: DatasetRef, rec: StageRecord, evaluator: str, judgments: dict
+    suite: Pipeline, store: Store, ds: DatasetRef, rec: StageRecord, evaluator: str, judgments: dict, condensed: bool
 ) -> tuple[pd.DataFrame, str, dict]:
     """(per-query values, evaluation key, run sidecar): the stored evaluation, else evaluated now and stored."""
     metrics = evaluated_measures(suite.metrics_for(ds.name))  # with the diagnostics (Judged@10)
@@ -140,6 +142,7 @@ def _evaluation(
             "metrics": list(metrics),
             "exclude_self_matches": ds.exclude_self_matches,
             "evaluator": evaluator,
+            **({"condensed": True} if condensed else {}),
         }
     )
     if store.has_eval(eval_key):
@@ -148,7 +151,7 @@ def _evaluation(
         judgments[ds.name] = _judgments(ds, rec)
     queries, qrels = judgments[ds.name]
     per_query = evaluate_per_query(
-        store.load_run(rec.run_key), qrels, EvalScope.of(queries, qrels), metrics, ds.exclude_self_matches
+        store.load_run(rec.run_key), qrels, EvalScope.of(queries, qrels), metrics, ds.exclude_self_matches, condensed
     )
     store.save_eval(
         eval_key,
@@ -159,6 +162,7 @@ def _evaluation(
             "dataset": ds.irds_id,
             "system": rec.system,
             "metrics": list(metrics),
+            "condensed": condensed,
             "means": aggregate(per_query),
             "created": now(),
             "versions": library_versions(),
