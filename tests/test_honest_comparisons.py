@@ -43,7 +43,9 @@ def _per_query(n: int = 40, seed: int = 3) -> pd.DataFrame:
 def test_depth_limited_measure_is_not_tested_and_leaves_the_family() -> None:
     pq = _per_query()
     limited = {("a", "good", "R@1000"), ("b", "base", "R@1000")}  # a top-100 system; a top-100 baseline
-    full = compare(pq, "base", "t-test", "holm").to_frame()
+    judged = pq[pq["measure"] == "nDCG@10"].assign(measure="Judged@10", value=0.9)  # a diagnostic: never tested
+    full = compare(pd.concat([pq, judged]), "base", "t-test", "holm").to_frame()
+    assert set(full["measure"]) == {"nDCG@10", "R@1000"}
     cmp = compare(pq, "base", "t-test", "holm", depth_limited=limited)
     t = cmp.to_frame().set_index(["dataset", "measure", "system"])
     not_comparable = [("a", "R@1000", "good"), ("b", "R@1000", "good"), ("b", "R@1000", "same")]

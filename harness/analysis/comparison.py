@@ -22,6 +22,7 @@ import pandas as pd
 from harness.analysis.stats import COLUMNS as STATS_COLUMNS
 from harness.analysis.stats import compare_systems, correct_table
 from harness.analysis.wins import per_query_deltas, wtl_table
+from harness.core.measures import DIAGNOSTICS
 from harness.core.significance import Correction, Test
 
 N_BOOTSTRAP = 10_000
@@ -101,7 +102,8 @@ def compare(
 ) -> Comparison:
     """Test every system against every baseline on every dataset and measure of ``per_query``; the correction runs
     over ALL these comparisons (one family). ``baselines`` defaults to the first system of ``per_query``;
-    ``systems`` (default: all) restricts what is compared; a dataset on which a baseline has no scores is skipped
+    ``systems`` (default: all) restricts what is compared and ``measures`` (default: all but the diagnostics such as
+    Judged@10, which are never tested); a dataset on which a baseline has no scores is skipped
     for that baseline. Bootstrap CIs (10,000 resamples) and the randomization test are seeded (seed 0).
 
     ``depth_limited``: (dataset, system, measure) of runs shallower than the measure looks (R@1000 of a top-100 run;
@@ -115,7 +117,7 @@ def compare(
     unknown = [b for b in bases if b not in names]
     if unknown:
         raise ValueError(f"baseline(s) {unknown} have no per-query scores; systems: {names}")
-    wanted = list(measures) if measures is not None else list(pd.unique(pq["metric"]))
+    wanted = list(measures) if measures is not None else [m for m in pd.unique(pq["metric"]) if m not in DIAGNOSTICS]
     limited = set(depth_limited)
     tables, deltas = [], []
     for ds, ds_pq in pq.groupby("dataset", sort=False):
