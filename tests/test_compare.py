@@ -280,7 +280,12 @@ def test_irh_compare_json_on_trec_dl(dl_suite: tuple[Path, Path], capsys: pytest
     assert out["suite"] == "trec-dl" and len(out["labels"]) == 6
     assert out["baselines"] == ["bm25"] and out["metric"] == "nDCG@10"
     assert out["settings"]["test"] == "randomization" and out["settings"]["correction"] == "holm"
-    assert out["settings"]["n_comparisons"] == len(out["comparisons"]) == 2 * 4 * 5  # datasets × metrics × systems
+    assert len(out["comparisons"]) == 2 * 4 * 5  # datasets × metrics × systems
+    # the runs are top-100: AP/R@1000 are depth-limited, so not tested and not in the family (datasets × 2 × systems)
+    untested = {(r["dataset"], r["measure"]) for r in out["comparisons"] if not r["comparable"]}
+    assert untested == {(d, m) for d in ("dl19", "dl20") for m in ("AP(rel=2)@1000", "R(rel=2)@1000")}
+    assert out["settings"]["n_comparisons"] == 2 * 2 * 5 and out["settings"]["n_not_comparable"] == 2 * 2 * 5
+    assert all(r["p"] is None and not r["significant"] for r in out["comparisons"] if not r["comparable"])
     assert out["missing"] == []
     rows = {(r["dataset"], r["measure"], r["system"]): r for r in out["comparisons"]}
     tasb = rows[("dl19", "nDCG@10", "tas-b")]

@@ -19,6 +19,7 @@ class Aggregate:
     group_members: dict[str, list[str]] = field(default_factory=dict)
     means: dict[str, dict[str, float]] = field(default_factory=dict)  # system → metric → mean over units
     units: list[str] = field(default_factory=list)  # datasets/groups the means are over
+    unit_means: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # unit → system → metric → mean
     excluded: dict[str, str] = field(default_factory=dict)  # unit → why it is not in the means
     # group (or OVERALL for ``means``) → the (system, metric) whose mean averages at least one depth-limited run
     depth_limited: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
@@ -32,13 +33,12 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
     units: dict[str, list[str]] = {}
     for d in suite.datasets:
         units.setdefault(d.group or d.name, []).append(d.name)
-    unit_values: dict[str, dict[str, dict[str, float]]] = {}
     for unit, members in units.items():
         values = {}
         for system in systems:
             if all(system in nested.get(m, {}) for m in members):
                 values[system] = {metric: fmean([nested[m][system][metric] for m in members]) for metric in metrics}
-        unit_values[unit] = values
+        agg.unit_means[unit] = values
         agg.depth_limited[unit] = {
             (system, metric)
             for system in values
@@ -48,7 +48,7 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
         if len(members) > 1 or suite.dataset(members[0]).group:
             agg.groups[unit] = values
             agg.group_members[unit] = members
-    for unit, values in unit_values.items():
+    for unit, values in agg.unit_means.items():
         missing = [s for s in systems if s not in values]
         if not systems:
             continue
@@ -60,6 +60,6 @@ def aggregate(suite: Suite, results: Results) -> Aggregate:
     if agg.units:
         for system in systems:
             agg.means[system] = {
-                metric: fmean([unit_values[u][system][metric] for u in agg.units]) for metric in metrics
+                metric: fmean([agg.unit_means[u][system][metric] for u in agg.units]) for metric in metrics
             }
     return agg

@@ -12,15 +12,17 @@ for ``measure``: harness.suite.results names it so).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from harness.analysis.stats import COLUMNS as STATS_COLUMNS
 from harness.analysis.stats import compare_systems, correct_table
 from harness.analysis.wins import per_query_deltas, wtl_table
+from harness.core.measures import DIAGNOSTICS
 from harness.core.significance import Correction, Test
 
 N_BOOTSTRAP = 10_000
@@ -36,7 +38,8 @@ RENAMED = {
 }
 COLUMNS = [
     "dataset", "measure", "baseline", "system", "n", "baseline_mean", "mean", "delta", "ci_low", "ci_high",
-    "effect_size", "statistic", "p", "p_corrected", "significant", "wins", "ties", "losses", "test", "correction",
+    "effect_size", "mde", "statistic", "p", "p_corrected", "significant", "comparable", "wins", "ties", "losses",
+    "test", "correction",
 ]  # fmt: skip
 
 
@@ -60,7 +63,8 @@ class Comparison:
             "alpha": self.alpha,
             "tie_tolerance": self.tie_tolerance,
             "n_permutations": self.n_permutations,
-            "n_comparisons": len(self.table),
+            "n_comparisons": int(self.table["comparable"].sum()),  # the correction family: the comparisons tested
+            "n_not_comparable": int((~self.table["comparable"].astype(bool)).sum()),
             "bootstrap_resamples": N_BOOTSTRAP,
             "confidence": 0.95,
             "seed": SEED,
@@ -94,11 +98,18 @@ def compare(
     systems: Sequence[str] | None = None,
     tie_tolerance: float = 0.0,
     n_permutations: int = 100_000,
+    depth_limited: Collection[tuple[str, str, str]] = (),
 ) -> Comparison:
     """Test every system against every baseline on every dataset and measure of ``per_query``; the correction runs
     over ALL these comparisons (one family). ``baselines`` defaults to the first system of ``per_query``;
-    ``systems`` (default: all) restricts what is compared; a dataset on which a baseline has no scores is skipped
-    for that baseline. Bootstrap CIs (10,000 resamples) and the randomization test are seeded (seed 0)."""
+    ``systems`` (default: all) restricts what is compared and ``measures`` (default: all but the diagnostics such as
+    Judged@10, which are never tested); a dataset on which a baseline has no scores is skipped
+    for that baseline. Bootstrap CIs (10,000 resamples) and the randomization test are seeded (seed 0).
+
+    ``depth_limited``: (dataset, system, measure) of runs shallower than the measure looks (R@1000 of a top-100 run;
+    dataset "" when per_query has no dataset column). A comparison where either run is depth-limited is not comparable:
+    it is not tested (``comparable`` False; p, CI, effect size and MDE NaN) and is not in the correction family; its
+    means, delta and W/T/L are still reported."""
     test, correction = Test.parse(test), Correction.parse(correction)
     pq = _long(per_query)
     names = list(pd.unique(pq["system"]))
@@ -106,7 +117,8 @@ def compare(
     unknown = [b for b in bases if b not in names]
     if unknown:
         raise ValueError(f"baseline(s) {unknown} have no per-query scores; systems: {names}")
-    wanted = list(measures) if measures is not None else list(pd.unique(pq["metric"]))
+    wanted = list(measures) if measures is not None else [m for m in pd.unique(pq["metric"]) if m not in DIAGNOSTICS]
+    limited = set(depth_limited)
     tables, deltas = [], []
     for ds, ds_pq in pq.groupby("dataset", sort=False):
         present = [s for s in names if s in set(ds_pq["system"]) and (systems is None or s in systems or s in bases)]
@@ -115,22 +127,55 @@ def compare(
             if not others:
                 continue
             for m in [m for m in wanted if m in set(ds_pq["metric"])]:
-                table = compare_systems(
-                    ds_pq, base, m, test, correction, alpha, systems=others,
-                    n_permutations=n_permutations, n_resamples=N_BOOTSTRAP, seed=SEED,
-                )  # fmt: skip
-                tables.append(table.assign(dataset=ds))
+                untested = [s for s in others if {(ds, base, m), (ds, s, m)} & limited]
+                tested = [s for s in others if s not in untested]
+                if tested:
+                    table = compare_systems(
+                        ds_pq, base, m, test, correction, alpha, systems=tested,
+                        n_permutations=n_permutations, n_resamples=N_BOOTSTRAP, seed=SEED,
+                    )  # fmt: skip
+                    tables.append(table.assign(dataset=ds, comparable=True))
+                if untested:
+                    tables.append(_not_compared(ds_pq, base, m, untested, test, correction).assign(dataset=ds))
             d = per_query_deltas(ds_pq[ds_pq["metric"].isin(wanted)], base, others)
             deltas.append(wtl_table(d, tie_tolerance).assign(dataset=ds))
     if not tables:
         table = pd.DataFrame(columns=COLUMNS)
     else:
-        table = correct_table(pd.concat(tables, ignore_index=True), correction, alpha)  # the family: all of them
+        table = _corrected(pd.concat(tables, ignore_index=True), correction, alpha)
         wtl = pd.concat(deltas, ignore_index=True).drop(columns="n")
         table = table.merge(wtl, on=["dataset", "metric", "baseline", "system"], how="left")
         table = table.rename(columns=RENAMED)[COLUMNS]
     has_dataset = "dataset" in per_query.columns
     return Comparison(table, test, correction, alpha, tie_tolerance, n_permutations, has_dataset)
+
+
+def _not_compared(
+    ds_pq: pd.DataFrame, base: str, metric: str, systems: list[str], test: Test, correction: Correction
+) -> pd.DataFrame:
+    """Rows of comparisons that are not tested: means and delta over the queries both runs scored, no inference."""
+    wide = ds_pq[ds_pq["metric"] == metric].pivot(index="query_id", columns="system", values="value")
+    rows = []
+    for system in systems:
+        pair = wide[[base, system]].dropna()
+        mean_base, mean_system = float(pair[base].mean()), float(pair[system].mean())
+        rows.append(
+            {"baseline": base, "system": system, "metric": metric, "n": len(pair), "mean_baseline": mean_base,
+             "mean_system": mean_system, "mean_diff": mean_system - mean_base, "test": test.value,
+             "correction": correction.value, "significant": False, "comparable": False}
+        )  # fmt: skip
+    return pd.DataFrame(rows).reindex(columns=[*STATS_COLUMNS, "comparable"])
+
+
+def _corrected(table: pd.DataFrame, correction: Correction, alpha: float) -> pd.DataFrame:
+    """The correction over the comparable rows alone (the family); the others keep p NaN and are not significant."""
+    table = table.astype({"comparable": bool})
+    family = table["comparable"]
+    if not family.any():
+        return table.assign(significant=False)
+    corrected = correct_table(table[family], correction, alpha)
+    table.loc[family, ["p_adjusted", "significant"]] = corrected[["p_adjusted", "significant"]]
+    return table.astype({"significant": bool})
 
 
 def _long(per_query: pd.DataFrame) -> pd.DataFrame:
@@ -164,6 +209,7 @@ def _latex_table(cmp: Comparison, dataset: str, baseline: str, digits: int) -> s
     rows = {baseline: {m: f"{first[m]:.{digits}f}" for m in measures}}
     for r in t.itertuples(index=False):
         mark = (r"$^{\blacktriangle}$" if r.delta > 0 else r"$^{\blacktriangledown}$") if r.significant else ""
+        mark = mark if r.comparable else r"\textsuperscript{n/c}"
         rows.setdefault(r.system, {})[r.measure] = f"{r.mean:.{digits}f}{mark}"
     wide = pd.DataFrame.from_dict(rows, orient="index")[measures].fillna("--")
     if dataset:  # the dataset names the column group (escaped with the headers)
@@ -171,7 +217,8 @@ def _latex_table(cmp: Comparison, dataset: str, baseline: str, digits: int) -> s
     caption = (
         r"Mean per system; first row: the baseline; $\blacktriangle$/$\blacktriangledown$: significantly "
         f"better/worse than the baseline ({cmp.test.label}, {cmp.correction.label} correction over all "
-        rf"{len(cmp.table)} comparisons, $\alpha = {cmp.alpha:g}$)."
+        rf"{cmp.settings['n_comparisons']} comparisons tested, $\alpha = {cmp.alpha:g}$)"
+        + (r"; n/c: not comparable (a depth-limited run), not tested." if not cmp.table["comparable"].all() else ".")
     )
     styler = wide.style.format_index(escape="latex", axis=0).format_index(escape="latex", axis=1)
     return styler.to_latex(

@@ -13,12 +13,16 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from harness.analysis.aggregate import OVERALL, aggregate
 from harness.analysis.features import FEATURES, feature_columns
 from harness.core.errors import HarnessError
+from harness.core.measures import JUDGED_AT_10
 from harness.suite.config import Suite
 from harness.suite.results import Results
 
 IMPORTED_KINDS = ("run-file", "scoreddocs")
+COMPARISON_FORMAT = 2  # 2: comparable, mde, Judged@10 columns and the test of the suite means
+JUDGED_GAP = 0.1  # a comparison is flagged when the system's Judged@10 is this far below the baseline's
 WORST_COLUMNS = [
     "dataset", "metric", "baseline", "system", "rank", "query_id", "query", "baseline_value", "system_value", "delta",
 ]  # fmt: skip
@@ -41,12 +45,13 @@ class SuiteComparison:
     buckets: pd.DataFrame
     worst: pd.DataFrame
     cost: pd.DataFrame
+    mean_tests: pd.DataFrame = field(default_factory=pd.DataFrame)  # the suite means' paired test across datasets
     missing: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     TABLES: ClassVar[dict[str, str]] = {
         "means": "means", "comparisons": "comparisons", "per_query_deltas": "deltas", "features": "features",
-        "buckets": "buckets", "worst_queries": "worst", "cost": "cost",
+        "buckets": "buckets", "worst_queries": "worst", "cost": "cost", "mean_tests": "mean_tests",
     }  # fmt: skip  # stored name → attribute
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -72,6 +77,7 @@ class SuiteComparison:
             "buckets": records(self.buckets),
             "worst_queries": records(worst),
             "cost": records(self.cost),
+            "mean_tests": records(self.mean_tests),
             "missing": [{"dataset": d, "system": s} for d, s in self.missing],
             "skipped": [{"dataset": d, "system": s, "reason": r} for d, s, r in self.skipped],
             "notes": self.notes,
@@ -120,21 +126,24 @@ def compare_suite(
             bucket_tables.append(wins.bucket_table(d, f, sig.tie_tolerance, n_buckets).assign(dataset=ds))
             worst_tables.append(wins.worst_queries(d, f, sig.tie_tolerance, worst_n).assign(dataset=ds))
     present_bases = [b for b in baselines if b in set(pq["system"])]
+    limited = {(d, s, m) for (d, s), info in results.info.items() for m in info["depth_limited"]}
     cmp = compare(
         pq, present_bases, sig.test, sig.correction, sig.alpha, measures=all_metrics,
-        tie_tolerance=sig.tie_tolerance, n_permutations=sig.n_permutations,
+        tie_tolerance=sig.tie_tolerance, n_permutations=sig.n_permutations, depth_limited=limited,
     ) if present_bases else None  # fmt: skip
     comparisons = cmp.to_frame() if cmp is not None else pd.DataFrame()
     if not comparisons.empty:
         comparisons["baseline_label"] = comparisons["baseline"].map(labels)
         comparisons["system_label"] = comparisons["system"].map(labels)
         comparisons["depth_limited"] = _depth_limited(results, comparisons, "measure")
+        comparisons = _with_judged(comparisons, results)
     means = results.means()
     if not means.empty:
         means["label"] = means["system"].map(labels)
         means["depth_limited"] = _depth_limited(results, means, "metric")
     no_comparison = {"test": sig.test.value, "correction": sig.correction.value, "alpha": sig.alpha, "n_comparisons": 0}
     settings = {
+        "format": COMPARISON_FORMAT,
         **(cmp.settings if cmp is not None else no_comparison | {"tie_tolerance": sig.tie_tolerance}),
         "n_permutations": sig.n_permutations,
         "correction_family": "all comparisons of the suite (datasets × metrics × baselines × systems)",
@@ -144,6 +153,12 @@ def compare_suite(
         "features": dict(FEATURES),
         "delta": "system − baseline (positive: the system is better)",
         "win_rule": "win: Δ > tie_tolerance; loss (baseline wins): Δ < −tie_tolerance; else tie",
+        "not_comparable": "a comparison where either run is depth-limited for the measure: not tested, not in the "
+        "correction family (n/c)",
+        "mde": "minimum detectable effect: (t_{1-α/2,n-1} + t_{0.8,n-1}) · sd(Δ)/√n, the paired t approximation at "
+        "80 % power and the suite's α (before correction)",
+        "judged_gap": JUDGED_GAP,
+        "condensed": results.condensed,  # evaluated with each run's unjudged documents removed
     }
     return SuiteComparison(
         suite=suite.name,
@@ -159,10 +174,52 @@ def compare_suite(
         buckets=_concat(bucket_tables),
         worst=_concat(worst_tables),
         cost=cost_table(suite, results, means),
+        mean_tests=mean_tests(suite, results, present_bases),
         missing=list(results.missing),
         skipped=list(results.skipped),
         notes=notes,
     )
+
+
+def _with_judged(comparisons: pd.DataFrame, results: Results) -> pd.DataFrame:
+    """Judged@10 of the system and of the baseline beside each comparison, and ``shallow_judgments``: the system's is
+    more than JUDGED_GAP below the baseline's (its unjudged documents, counted as non-relevant, may hide relevant
+    ones: try the condensed evaluation)."""
+    pq = results.per_query
+    of = pq[pq["metric"] == JUDGED_AT_10].groupby(["dataset", "system"])["value"].mean().to_dict()
+    out = comparisons.assign(
+        judged_at_10=[of.get(k, float("nan")) for k in zip(comparisons["dataset"], comparisons["system"], strict=True)],
+        baseline_judged_at_10=[
+            of.get(k, float("nan")) for k in zip(comparisons["dataset"], comparisons["baseline"], strict=True)
+        ],
+    )
+    return out.assign(shallow_judgments=out["judged_at_10"] < out["baseline_judged_at_10"] - JUDGED_GAP)
+
+
+def mean_tests(suite: Suite, results: Results, baselines: list[str]) -> pd.DataFrame:
+    """The suite means tested as the per-query means are: each system against each baseline, paired over the datasets
+    (dataset groups such as CQADupStack as one unit) that every system ran on, with the suite's test and correction
+    as a family of its own. Empty with fewer than 2 such datasets. A mean over a depth-limited run is n/c."""
+    from harness.analysis.comparison import compare
+
+    agg = aggregate(suite, results)
+    bases = [b for b in baselines if b in agg.means]
+    if len(agg.units) < 2 or not bases or len(agg.means) < 2:
+        return pd.DataFrame()
+    rows = [
+        (system, unit, metric, value)
+        for unit in agg.units
+        for system, values in agg.unit_means[unit].items()
+        for metric, value in values.items()
+    ]
+    per_unit = pd.DataFrame(rows, columns=["system", "query_id", "metric", "value"])
+    sig = suite.significance
+    limited = {("", s, m) for s, m in agg.depth_limited[OVERALL]}
+    cmp = compare(
+        per_unit, bases, sig.test, sig.correction, sig.alpha, tie_tolerance=sig.tie_tolerance,
+        n_permutations=sig.n_permutations, depth_limited=limited,
+    )  # fmt: skip
+    return cmp.to_frame().rename(columns={"n": "n_datasets"})
 
 
 def _in_suite_order(per_query: pd.DataFrame, suite: Suite) -> pd.DataFrame:

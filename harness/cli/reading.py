@@ -26,6 +26,9 @@ def register(sub) -> None:
         "--baseline", nargs="+", action="extend", metavar="NAME", help="baseline system(s) (default: the suite's)"
     )
     cmp.add_argument("--no-plots", action="store_true", help="store tables only")
+    cmp.add_argument(
+        "--condensed", action="store_true", help="evaluate condensed lists (unjudged documents removed) first"
+    )
     cmp.set_defaults(func=cmd_compare)
 
     rep = sub.add_parser("report", help="render a suite's stored results as HTML, LaTeX or Markdown (runs nothing)")
@@ -55,13 +58,13 @@ def cmd_compare(args) -> int:
     from harness.suite.results import read_results
 
     suite, store = suite_of(args, check_datasets=False)
-    results = read_results(suite, store)
+    results = read_results(suite, store, condensed=args.condensed)
     warn_missing(results)
     if not results.info:
         raise HarnessError("no stored runs to compare: run `irh run` first", file=str(suite.path))
     baselines, metric = chosen(suite, args.baseline, args.metric)
     ensure_comparison(suite, results, store, baselines, metric, with_plots=not args.no_plots)
-    out_dir = directory(store, suite)  # what is printed is what is stored, whether computed now or before
+    out_dir = directory(store, suite, results.condensed)  # what is printed is what is stored, computed now or before
     if args.format == "json":
         print(json.dumps(read_summary(out_dir), indent=1, sort_keys=True, ensure_ascii=False))
     else:

@@ -50,19 +50,28 @@ def prepare_run(run: Run, scope: EvalScope, exclude_self_matches: bool) -> Run:
     return Run(scores)
 
 
+def condense(run: Run, qrels: Mapping[str, Mapping[str, int]]) -> Run:
+    """The condensed run (Sakai 2007): each ranking without the documents that have no judgment for its query, the
+    others in their order. Its measures count judged documents only: an unjudged one is not taken as non-relevant."""
+    return Run({q: {d: s for d, s in docs.items() if d in qrels.get(q, {})} for q, docs in run.scores.items()})
+
+
 def evaluate_per_query(
     run: Run,
     qrels: Mapping[str, Mapping[str, int]],
     scope: EvalScope,
     measures: Sequence[str | Measure],
     exclude_self_matches: bool = False,
+    condensed: bool = False,
 ) -> pd.DataFrame:
     """Long table [query_id, metric, value] over every judged query; ``metric`` is each measure's canonical label.
 
     A judged query the run has no results for counts as with ``trec_eval -c``: 0 on every measure of the ranking, but
-    NumQ 1 and NumRel its number of relevant documents.
+    NumQ 1 and NumRel its number of relevant documents. ``condensed``: evaluate the condensed run (``condense``).
     """
     prepared = prepare_run(run, scope, exclude_self_matches)
+    if condensed:
+        prepared = condense(prepared, qrels)
     qrels = {q: r for q, r in qrels.items() if q in scope.query_ids}
     values: dict[tuple[str, str], float] = {}
     by_depth: dict[tuple[int | None, str], list[MetricRoute]] = defaultdict(list)
@@ -115,6 +124,7 @@ def evaluate(
     *,
     per_query: bool = False,
     exclude_self_matches: bool = False,
+    condensed: bool = False,
 ) -> pd.DataFrame:
     """Evaluate runs with the harness's semantics (trec_eval's code and tie order, ``-c``, judged queries only).
 
@@ -123,6 +133,7 @@ def evaluate(
     ir_datasets id. Returns a tidy DataFrame [system, (query_id,) measure, value]: per query, or each measure's
     aggregate over the judged queries (mean, or sum for counts). A single run is named ``run``.
     ``exclude_self_matches``: BEIR's rule for ArguAna and Quora (a retrieved doc whose id is the query id is ignored).
+    ``condensed``: evaluate each run with its unjudged documents removed (``condense``).
     """
     judgments = load_qrels(qrels)
     named = dict(runs) if isinstance(runs, Mapping) else {"run": runs}
@@ -130,7 +141,8 @@ def evaluate(
     frames = []
     for system, run_like in named.items():
         run = load_run(run_like)
-        table = evaluate_per_query(run, judgments, scope, measures, exclude_self_matches).assign(system=system)
+        table = evaluate_per_query(run, judgments, scope, measures, exclude_self_matches, condensed)
+        table = table.assign(system=system)
         frames.append(table if per_query else aggregate_frame(table, ["system"]))
     out = pd.concat(frames, ignore_index=True).rename(columns={"metric": "measure"})
     columns = ["system", "query_id", "measure", "value"] if per_query else ["system", "measure", "value"]

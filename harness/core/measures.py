@@ -8,8 +8,9 @@ canonical name, so ``AP(rel=1)`` and ``AP`` are the same measure.
 Every measure goes to trec_eval's own code (pytrec_eval) when it can. A cut-off measure that trec_eval has no cut-off
 for (``RR@10``) is trec_eval's measure on the run truncated to the cut-off, which is what ``trec_eval -M 10`` computes.
 NumRel at another relevance level (``NumRel(rel=2)``, trec_eval ``-l2``'s num_rel) is counted from the judgments.
-Only measures trec_eval lacks entirely (``Judged@10``) go to ir_measures' other installed providers; a measure that no
-installed provider computes (``RBP``) is refused when parsed, not when evaluated.
+Only measures trec_eval lacks entirely (``Judged@10``, on the run's top 10 in trec_eval's order) go to ir_measures'
+other installed providers; a measure that no installed provider computes (``RBP``) is refused when parsed, not when
+evaluated.
 """
 
 from __future__ import annotations
@@ -59,6 +60,18 @@ def parse_metrics(names: Iterable[str | Measure]) -> tuple[Measure, ...]:
 def label(measure: Measure | str) -> str:
     """The one name a measure is shown and stored under: ir_measures' canonical form."""
     return str(parse_metric(measure))
+
+
+# Diagnostics: evaluated for every stored run beside the suite's measures and shown with them, never tested for
+# significance nor held in regression baselines. Judged@10, the fraction of the top 10 that is judged, says where a
+# run's scores rest on shallow judgments (unjudged documents count as non-relevant).
+JUDGED_AT_10 = "Judged@10"
+DIAGNOSTICS = (JUDGED_AT_10,)
+
+
+def evaluated_measures(metrics: Iterable[str]) -> tuple[str, ...]:
+    """The measures a suite's runs are evaluated by: its own, then the diagnostics it does not name itself."""
+    return tuple(dict.fromkeys([*metrics, *DIAGNOSTICS]))
 
 
 def metric_cutoff(measure: Measure) -> int | None:
@@ -117,6 +130,8 @@ def route(measure: Measure) -> MetricRoute:
         uncut = ir_measures.measures.registry[measure.NAME](**params)
         if trec.supports(uncut):
             return MetricRoute(measure, uncut, cutoff, "pytrec_eval")
+        if measure.NAME == "Judged":  # ir_measures breaks score ties by doc id ascending, trec_eval descending: the
+            return MetricRoute(measure, uncut, cutoff, "ir_measures")  # top k in trec_eval's order, then judged/len
     if not any(p.is_available() and p.supports(measure) for p in ir_measures.DefaultPipeline.providers):
         raise HarnessError(f"metric {str(measure)!r}: no installed evaluator computes it (trec_eval does not)")
     return MetricRoute(measure, measure, None, "ir_measures")

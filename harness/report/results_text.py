@@ -7,6 +7,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from harness.analysis.aggregate import OVERALL, Aggregate, aggregate
+from harness.core.measures import JUDGED_AT_10, evaluated_measures
 from harness.suite.config import Suite
 from harness.suite.results import Results
 
@@ -26,7 +27,7 @@ def format_results(suite: Suite, results: Results) -> str:
             if facts["exclude_self_matches"]:
                 head += "; self-matches (doc id = query id) ignored, as in BEIR"
         out.append(head)
-        metrics = list(suite.metrics_for(ds.name))
+        metrics = list(evaluated_measures(suite.metrics_for(ds.name)))  # the suite's, then Judged@10
         rows = []
         any_limited = False
         for spec in suite.systems:
@@ -41,6 +42,7 @@ def format_results(suite: Suite, results: Results) -> str:
             rows.append([spec.label or spec.name, *cells])
         if rows:
             out.append(grid(["system", *metrics], rows))
+            out.append(f"  {JUDGED_AT_10}: fraction of the top 10 that is judged (a diagnostic, not a quality measure)")
         elif any(d == ds.name for d, _ in results.missing):
             out.append("  (no results stored yet: run `irh run` first)")
         if any_limited:
@@ -85,8 +87,8 @@ def _mean_cell(agg: Aggregate, unit: str, system: str, metric: str, value: float
     return f"{value:.4f}{DEPTH_MARK if (system, metric) in agg.depth_limited[unit] else ''}"
 
 
-def grid(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
-    """A plain grid: header, dashes, rows; first column left-aligned, the others right-aligned."""
-    align = ("left",) + ("right",) * (len(header) - 1)
+def grid(header: list[str], rows: list[list[str]], indent: str = "  ", align: tuple[str, ...] = ()) -> str:
+    """A plain grid: header, dashes, rows; by default the first column left-aligned, the others right-aligned."""
+    align = align or ("left",) + ("right",) * (len(header) - 1)
     text = tabulate(rows, headers=header, tablefmt="simple", colalign=align, disable_numparse=True)
     return "\n".join(indent + line for line in text.splitlines())

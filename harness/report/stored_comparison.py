@@ -33,8 +33,9 @@ FORMATS = ("png", "svg")  # the stored plots; the LaTeX export draws the same pl
 SETTINGS = ("test", "correction", "alpha", "tie_tolerance", "n_permutations")
 
 
-def directory(store: Store, suite: Suite) -> Path:
-    return store.root / "compare" / suite.name
+def directory(store: Store, suite: Suite, condensed: bool = False) -> Path:
+    """Where a suite's comparison is stored; that of its condensed lists (``irh compare --condensed``) beside it."""
+    return store.root / "compare" / (f"{suite.name}.condensed" if condensed else suite.name)
 
 
 # ---------------------------------------------------------------- computing from the store
@@ -50,7 +51,7 @@ def ensure_comparison(
     from the stored evaluations and stored. Returns why it was computed, None when the stored one was used.
     ``baselines``/``metric`` None: the stored comparison's own (a report shows the last comparison), else the suite's.
     """
-    out_dir = directory(store, suite)
+    out_dir = directory(store, suite, results.condensed)
     reason = stale_reason(out_dir, suite, results, baselines, metric, with_plots)
     if reason is not None:
         cmp = compare_stored(suite, results, store, baselines, metric)
@@ -233,6 +234,7 @@ def stale_reason(
     for p in summary.get("plots", []):
         if not all((out_dir / f).exists() for f in p["files"]):
             return "a stored plot file is missing"
-    if not (out_dir / "comparisons.parquet").exists():
-        return "comparisons.parquet is missing"
+    for name in SuiteComparison.TABLES:
+        if not (out_dir / f"{name}.parquet").exists():
+            return f"{name}.parquet is missing"
     return None

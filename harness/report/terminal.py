@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.analysis.features import FEATURES
+from harness.core.measures import JUDGED_AT_10
+from harness.core.significance import Correction, Test
 from harness.report.results_text import DEPTH_MARK, grid
 from harness.report.tables import significance_legend
 
@@ -15,29 +17,40 @@ if TYPE_CHECKING:  # the comparison machinery (scipy, statsmodels) is not loaded
     from harness.analysis.suite_comparison import SuiteComparison
 
 UP, DOWN = "▲", "▼"
+QUERY_ID_WIDTH = 24  # longer query ids are shortened in the "largest margin" lists
 
 
 # ---------------------------------------------------------------- irh compare
+NOT_COMPARABLE = "n/c"
+
+
 def format_comparison(cmp: SuiteComparison, stored: Path | None = None, worst_shown: int = 3) -> str:
     s = cmp.settings
-    out = []
+    out = ["condensed lists: every run evaluated with its unjudged documents removed", ""] if s.get("condensed") else []
     for ds, facts in cmp.datasets.items():
         for base in cmp.baselines:
             out.extend(_main_table(cmp, ds, facts, base))
+            out.extend(_tests_table(cmp, ds, base))
             out.append(f"  {significance_legend(s)}")
-            out.append(
-                f"  W/T/L: queries where the system wins/ties/loses against {cmp.labels[base]} on {cmp.metric} "
-                f"(tie tolerance {s['tie_tolerance']:g})"
-            )
+            out.extend(_legend(cmp, ds, base))
             out.extend(_bucket_tables(cmp, ds, base))
             out.extend(_worst(cmp, ds, base, worst_shown))
             out.append("")
+    out.extend(_mean_tests(cmp))
     for d, sname in cmp.missing:
         out.append(f"missing: {d}/{sname} is not in the store (run `irh run` first); left out of the comparison")
     out.extend(f"note: {n}" for n in cmp.notes)
     if stored is not None:
         out.append(f"stored: {stored}/ (tables, compare.json, plots/)")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _block(cmp: SuiteComparison, ds: str, base: str) -> pd.DataFrame:
+    """The comparisons of one dataset against one baseline."""
+    comp = cmp.comparisons
+    if comp.empty:
+        return comp
+    return comp[(comp["dataset"] == ds) & (comp["baseline"] == base)]
 
 
 def _main_table(cmp: SuiteComparison, ds: str, facts: dict, base: str) -> list[str]:
@@ -47,9 +60,8 @@ def _main_table(cmp: SuiteComparison, ds: str, facts: dict, base: str) -> list[s
     head += f" · baseline {cmp.labels[base]}"
     means = cmp.means[cmp.means["dataset"] == ds]
     metrics = list(dict.fromkeys(means["metric"]))
-    comp = cmp.comparisons
-    if not comp.empty:
-        comp = comp[(comp["dataset"] == ds) & (comp["baseline"] == base)].set_index(["system", "measure"])
+    comp = _block(cmp, ds, base)
+    comp = comp.set_index(["system", "measure"]) if not comp.empty else comp
     rows, limited_any = [], False
     for system in dict.fromkeys(means["system"]):
         cells = [cmp.labels.get(system, system)]
@@ -57,8 +69,7 @@ def _main_table(cmp: SuiteComparison, ds: str, facts: dict, base: str) -> list[s
             r = means[(means["system"] == system) & (means["metric"] == m)].iloc[0]
             limited_any |= bool(r["depth_limited"])
             c = comp.loc[(system, m)] if system != base and (system, m) in comp.index else None
-            mark = (UP if c["delta"] > 0 else DOWN) if c is not None and c["significant"] else ""
-            cells.append(f"{r['value']:.4f}{DEPTH_MARK if r['depth_limited'] else ''}{mark}")
+            cells.append(f"{r['value']:.4f}{DEPTH_MARK if r['depth_limited'] else ''}{_mark(c)}")
         c = comp.loc[(system, cmp.metric)] if system != base and (system, cmp.metric) in comp.index else None
         wtl = f"{c['wins']}/{c['ties']}/{c['losses']}" if c is not None else ""
         cells.append("baseline" if system == base else wtl)
@@ -67,6 +78,91 @@ def _main_table(cmp: SuiteComparison, ds: str, facts: dict, base: str) -> list[s
     if limited_any:
         lines.append(f"  {DEPTH_MARK} depth-limited: the run is shallower than the metric's cut-off")
     return lines
+
+
+def _mark(c: pd.Series | None) -> str:
+    if c is None:
+        return ""
+    if not c["comparable"]:
+        return f" {NOT_COMPARABLE}"
+    return (UP if c["delta"] > 0 else DOWN) if c["significant"] else ""
+
+
+def _tests_table(cmp: SuiteComparison, ds: str, base: str) -> list[str]:
+    """Per system and measure: Δ, its bootstrap CI, p before and after the correction, the MDE and W/T/L."""
+    comp = _block(cmp, ds, base)
+    if comp.empty:
+        return []
+    rows = []
+    for system, g in comp.groupby("system", sort=False):
+        for i, r in enumerate(g.itertuples(index=False)):
+            name = cmp.labels.get(system, system) if i == 0 else ""
+            wtl = f"{r.wins}/{r.ties}/{r.losses}"
+            if not r.comparable:
+                rows.append([name, r.measure, f"{r.delta:+.4f}", NOT_COMPARABLE, "", "", "", wtl])
+                continue
+            mark = (UP if r.delta > 0 else DOWN) if r.significant else ""
+            rows.append([
+                name, r.measure, f"{r.delta:+.4f}", f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]", _p(r.p),
+                f"{_p(r.p_corrected)}{mark}", f"{r.mde:.4f}", wtl,
+            ])  # fmt: skip
+    header = ["system", "measure", "Δ", "95% CI", "p", "p (adj.)", "MDE", "W/T/L"]
+    return [grid(header, rows, align=("left", "left", *("right",) * 6))]
+
+
+def _p(p: float) -> str:
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _legend(cmp: SuiteComparison, ds: str, base: str) -> list[str]:
+    s, comp = cmp.settings, _block(cmp, ds, base)
+    lines = [
+        f"  Δ = system − {cmp.labels[base]}; 95% CI: bootstrap over queries; p (adj.): {s['correction']}-corrected "
+        f"over the {s['n_comparisons']} comparisons tested; MDE: the smallest Δ detectable with 80 % power "
+        f"(paired t approximation at α = {s['alpha']:g}); W/T/L: queries the system wins/ties/loses "
+        f"(tie tolerance {s['tie_tolerance']:g})"
+    ]
+    if not comp.empty and not comp["comparable"].all():
+        lines.append(
+            f"  {NOT_COMPARABLE}: not comparable (a run is depth-limited for the measure): not tested and left out of "
+            f"the correction family ({s.get('n_not_comparable', 0)} such comparisons in the suite)"
+        )
+    if not comp.empty and "shallow_judgments" in comp.columns:
+        shallow = comp[comp["shallow_judgments"]].drop_duplicates("system")
+        for r in shallow.itertuples(index=False):
+            lines.append(
+                f"  ! {cmp.labels.get(r.system, r.system)}: {JUDGED_AT_10} {r.judged_at_10:.2f} vs "
+                f"{r.baseline_judged_at_10:.2f} for {cmp.labels[base]}: many of its top-10 documents are unjudged "
+                "(counted as non-relevant), so its scores may be underestimated; compare with --condensed"
+            )
+    return lines
+
+
+def _mean_tests(cmp: SuiteComparison) -> list[str]:
+    """The suite means, tested paired across datasets (a family of its own)."""
+    t = cmp.mean_tests
+    if t.empty:
+        return []
+    n = int(t["n_datasets"].iloc[0])
+    tested = int(t["comparable"].sum())
+    lines = [
+        f"{cmp.suite} · suite means over {n} datasets: {Test(t['test'].iloc[0]).label} over the datasets "
+        "(pairs: datasets), "
+        f"{Correction(t['correction'].iloc[0]).label} correction over these {tested} comparisons; W/T/L: datasets"
+    ]
+    for base, g in t.groupby("baseline", sort=False):
+        rows = []
+        for r in g.itertuples(index=False):
+            if r.comparable:
+                mark = (UP if r.delta > 0 else DOWN) if r.significant else ""
+                test = [_p(r.p), f"{_p(r.p_corrected)}{mark}", f"{r.mde:.4f}"]
+            else:
+                test = [NOT_COMPARABLE, "", ""]
+            rows.append([cmp.labels.get(r.system, r.system), r.measure, f"{r.baseline_mean:.4f}", f"{r.mean:.4f}",
+                         f"{r.delta:+.4f}", *test, f"{r.wins}/{r.ties}/{r.losses}"])  # fmt: skip
+        header = ["system", "measure", cmp.labels.get(base, base), "mean", "Δ", "p", "p (adj.)", "MDE", "W/T/L"]
+        lines.append(grid(header, rows, align=("left", "left", *("right",) * 7)))
+    return [*lines, ""]
 
 
 def _bucket_tables(cmp: SuiteComparison, ds: str, base: str) -> list[str]:
@@ -117,15 +213,18 @@ def _worst(cmp: SuiteComparison, ds: str, base: str, n: int) -> list[str]:
     w = w[(w["metric"] == cmp.metric) & (w["rank"] <= n)]
     if w.empty:
         return []
-    lines = [f"  Queries {cmp.labels[base]} wins by the largest margin ({cmp.metric}; baseline vs system):"]
+    lines = [f"  Queries {cmp.labels[base]} wins by the largest margin ({cmp.metric}):"]
     for system, g in w.groupby("system", sort=False):
         lines.append(f"    {cmp.labels.get(system, system)}:")
-        for r in g.itertuples(index=False):
-            extra = f"overlap {r.overlap:.2f}" if "overlap" in g.columns and pd.notna(r.overlap) else ""
-            lines.append(
-                f"      {r.query_id:<10} {r.baseline_value:.3f} vs {r.system_value:.3f}  "
-                f"{_shorten(str(r.query), 70)!r} {extra}".rstrip()
-            )
+        overlap = "overlap" in g.columns
+        rows = [
+            [_shorten(str(r.query_id), QUERY_ID_WIDTH), f"{r.baseline_value:.3f}", f"{r.system_value:.3f}",
+             *([f"{r.overlap:.2f}" if pd.notna(r.overlap) else ""] if overlap else []), _shorten(str(r.query), 60)]
+            for r in g.itertuples(index=False)
+        ]  # fmt: skip
+        header = ["query", cmp.labels[base], cmp.labels.get(system, system), *(["overlap"] if overlap else []), "text"]
+        align = ("left", "right", "right", *(("right",) if overlap else ()), "left")
+        lines.append(grid(header, rows, indent="      ", align=align))
     return lines
 
 

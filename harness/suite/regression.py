@@ -29,6 +29,7 @@ from pathlib import Path
 
 from harness.core.errors import HarnessError
 from harness.core.git import git_state
+from harness.core.measures import DIAGNOSTICS
 from harness.core.provenance import library_versions
 from harness.store import write_text_atomic
 from harness.suite.config import Suite
@@ -56,7 +57,7 @@ def make_baseline(suite: Suite, results: Results, not_covered: Mapping[str, Mapp
             }
             for system, ms in systems.items()
         }
-        for ds, systems in results.nested().items()
+        for ds, systems in checked_values(results).items()
     }
     git = git_state(suite.path.resolve().parent)
     return {
@@ -71,6 +72,15 @@ def make_baseline(suite: Suite, results: Results, not_covered: Mapping[str, Mapp
         "datasets": {name: corpus_counts(suite, results, name) for name in results.datasets},
         "expected": expected,
         "not_covered": {ds: dict(systems) for ds, systems in (not_covered or {}).items()},
+    }
+
+
+def checked_values(results: Results) -> dict[str, dict[str, dict[str, float]]]:
+    """dataset → system → measure → mean, without the diagnostics (Judged@10): a baseline holds quality measures only,
+    so one saved before a diagnostic existed does not fail when the diagnostic appears."""
+    return {
+        ds: {system: {m: v for m, v in ms.items() if m not in DIAGNOSTICS} for system, ms in systems.items()}
+        for ds, systems in results.nested().items()
     }
 
 
@@ -258,7 +268,7 @@ def compare(
     expectation is UNCOVERED (failing), not NEW."""
     check_corpus(baseline, suite, results, file)
     expected: dict = baseline.get("expected", {})
-    got = results.nested()
+    got = checked_values(results)
     left_out = not_covered(baseline)
 
     def order(names: set[str], suite_order: list[str]) -> list[str]:

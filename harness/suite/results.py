@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from harness.core.errors import HarnessError
 from harness.core.hashing import digest_file, digest_value
-from harness.core.measures import is_depth_limited
+from harness.core.measures import evaluated_measures, is_depth_limited
 from harness.core.provenance import library_versions, now
 from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, Store
@@ -47,11 +47,13 @@ class Results:
         *,
         stored_means: dict[tuple[str, str], dict[str, float]] | None = None,  # (dataset, system) → metric → value
         load_per_query: Callable[[], pd.DataFrame] | None = None,
+        condensed: bool = False,  # evaluated on condensed runs (unjudged documents removed)
     ) -> None:
         self._per_query, self._load_per_query = per_query, load_per_query
         self.info = info or {}
         self.datasets = datasets or {}
         self.stored_means = stored_means
+        self.condensed = condensed
         self.skipped: list[tuple[str, str, str]] = []  # dataset, system, reason
         self.missing: list[tuple[str, str]] = []  # in the suite, no stored run recorded
         self.missing_reasons: dict[tuple[str, str], str] = {}
@@ -101,10 +103,11 @@ class Results:
         return wide.reset_index()
 
 
-def read_results(suite: Pipeline, store: Store, only: list[str] | None = None) -> Results:
-    """The suite's results as ``irh run`` recorded them (``only``: DATASET/SYSTEM globs)."""
+def read_results(suite: Pipeline, store: Store, only: list[str] | None = None, *, condensed: bool = False) -> Results:
+    """The suite's results as ``irh run`` recorded them (``only``: DATASET/SYSTEM globs; ``condensed``: evaluated with
+    each run's unjudged documents removed, stored as an evaluation of its own)."""
     evals: list[tuple[str, str, str]] = []  # dataset, system, evaluation key: the per-query tables, read on demand
-    results = Results(stored_means={}, load_per_query=lambda: _per_query(store, evals))
+    results = Results(stored_means={}, load_per_query=lambda: _per_query(store, evals), condensed=condensed)
     evaluator = _evaluator_digest()
     judgments: dict[str, tuple[dict, dict]] = {}  # per dataset, loaded only to evaluate what is not stored yet
     newest: dict[str, StageRecord] = {}
@@ -125,7 +128,7 @@ def read_results(suite: Pipeline, store: Store, only: list[str] | None = None) -
             results.missing.append((ds.name, name))
             results.missing_reasons[(ds.name, name)] = stage.missing
             continue
-        eval_key, meta, means = _evaluation(suite, store, ds, rec, evaluator, judgments)
+        eval_key, meta, means = _evaluation(suite, store, ds, rec, evaluator, judgments, condensed)
         depth = meta["max_depth"]
         metrics = suite.metrics_for(ds.name)
         results.info[(ds.name, name)] = {
@@ -162,11 +165,11 @@ def _dataset_data(rec: StageRecord) -> tuple[str | None, str | None]:
 
 
 def _evaluation(
-    suite: Pipeline, store: Store, ds: DatasetRef, rec: StageRecord, evaluator: str, judgments: dict
+    suite: Pipeline, store: Store, ds: DatasetRef, rec: StageRecord, evaluator: str, judgments: dict, condensed: bool
 ) -> tuple[str, dict, dict[str, float]]:
     """(evaluation key, run sidecar, each measure's aggregate in the suite's order): the stored evaluation, else
     evaluated now and stored."""
-    metrics = suite.metrics_for(ds.name)
+    metrics = evaluated_measures(suite.metrics_for(ds.name))  # with the diagnostics (Judged@10)
     run_meta = store.meta("runs", rec.run_key)
     store.checked_payload("runs", rec.run_key)  # every number shown rests on a run whose bytes were checked
     # keyed by what the numbers depend on: the run's bytes (not its key: a re-computed run never meets a stale
@@ -180,6 +183,7 @@ def _evaluation(
             "metrics": list(metrics),
             "exclude_self_matches": ds.exclude_self_matches,
             "evaluator": evaluator,
+            **({"condensed": True} if condensed else {}),
         }
     )
     if store.has_eval(eval_key):
@@ -192,7 +196,7 @@ def _evaluation(
         judgments[ds.name] = _judgments(ds, rec)
     queries, qrels = judgments[ds.name]
     per_query = evaluate_per_query(
-        store.load_run(rec.run_key), qrels, EvalScope.of(queries, qrels), metrics, ds.exclude_self_matches
+        store.load_run(rec.run_key), qrels, EvalScope.of(queries, qrels), metrics, ds.exclude_self_matches, condensed
     )
     means = aggregate(per_query)
     store.save_eval(
@@ -204,6 +208,7 @@ def _evaluation(
             "dataset": ds.irds_id,
             "system": rec.system,
             "metrics": list(metrics),
+            "condensed": condensed,
             "means": means,
             "created": now(),
             "versions": library_versions(),

@@ -7,7 +7,7 @@ The test and the correction are harness.core.significance's ``Test`` and ``Corre
 
 from .compare import COLUMNS, compare_systems, correct_table
 from .corrections import Corrected, correct
-from .effects import ConfidenceInterval, bootstrap_ci, cohens_dz, outcome, win_tie_loss
+from .effects import ConfidenceInterval, bootstrap_ci, cohens_dz, minimum_detectable_effect, outcome, win_tie_loss
 from .paired_tests import paired_t_test, wilcoxon_test
 from .randomization import EXACT_MAX_N, randomization_test, randomization_test_many
 from .result import TestResult
@@ -23,6 +23,7 @@ __all__ = [
     "compare_systems",
     "correct",
     "correct_table",
+    "minimum_detectable_effect",
     "outcome",
     "paired_t_test",
     "randomization_test",

@@ -10,7 +10,7 @@ import pandas as pd
 from harness.core.significance import Correction, Test
 
 from .corrections import correct
-from .effects import bootstrap_ci, cohens_dz
+from .effects import bootstrap_ci, cohens_dz, minimum_detectable_effect
 from .paired_tests import paired_t_test, wilcoxon_test
 from .randomization import SeedLike, randomization_test_many
 from .result import TestResult
@@ -31,6 +31,7 @@ COLUMNS = [
     "ci_low",
     "ci_high",
     "effect_size",
+    "mde",
     "statistic",
     "p_value",
     "p_adjusted",
@@ -60,8 +61,9 @@ def compare_systems(
     to ``metric``). Systems are compared on the same queries, so their query sets must be identical. ``systems``
     defaults to every system that is not a baseline. Differences are ``system - baseline`` (positive = system
     better); ``ci_low``/``ci_high`` are a percentile bootstrap CI of ``mean_diff`` at ``confidence``,
-    ``effect_size`` is Cohen's d_z. ``p_adjusted``/``significant`` are corrected across all rows of this table;
-    use :func:`correct_table` on a concatenation to correct across datasets and metrics too.
+    ``effect_size`` is Cohen's d_z, ``mde`` the minimum detectable effect at 80 % power and ``alpha`` (uncorrected;
+    paired t approximation, :func:`minimum_detectable_effect`). ``p_adjusted``/``significant`` are corrected across
+    all rows of this table; use :func:`correct_table` on a concatenation to correct across datasets and metrics too.
 
     Each row depends only on its own pair and ``seed`` (not on which other systems are in the table).
     """
@@ -109,6 +111,7 @@ def compare_systems(
                     "ci_low": ci.low,
                     "ci_high": ci.high,
                     "effect_size": cohens_dz(row, base),
+                    "mde": minimum_detectable_effect(row, base, alpha),
                     "statistic": res.statistic,
                     "p_value": res.p_value,
                     "p_adjusted": np.nan,

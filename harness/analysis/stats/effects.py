@@ -37,6 +37,24 @@ def cohens_dz(a: ArrayLike, b: ArrayLike) -> float:
     return mean / sd
 
 
+def minimum_detectable_effect(a: ArrayLike, b: ArrayLike, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest mean difference a two-sided paired test at ``alpha`` would detect with probability ``power``, given
+    the observed spread of the per-query differences ``d = a - b`` and their number n (paired t approximation):
+
+        MDE = (t_{1-alpha/2, n-1} + t_{power, n-1}) * sd(d) / sqrt(n),   sd with ddof = 1
+
+    (the central-t approximation of the noncentral t power calculation). NaN for fewer than 2 queries."""
+    a_arr, b_arr = as_pair(a, b)
+    if not (0.0 < alpha < 1.0 and 0.0 < power < 1.0):
+        raise ValueError(f"alpha and power must be in (0, 1), got {alpha}, {power}")
+    n = a_arr.size
+    if n < 2:
+        return math.nan
+    df = n - 1
+    sd = float((a_arr - b_arr).std(ddof=1))
+    return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * sd / math.sqrt(n))
+
+
 def bootstrap_ci(
     a: ArrayLike,
     b: ArrayLike,
