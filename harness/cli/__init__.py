@@ -13,6 +13,7 @@ import sys
 from harness import __version__
 from harness.cli import cache, reading, running, suites, train
 from harness.cli.common import store_of
+from harness.core import quiet
 from harness.core.errors import STORAGE_ERRNOS, HarnessError, storage_message
 
 COMMAND_MODULES = (running, reading, cache, suites, train)
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING, format="irh: %(message)s")
-    with interrupt.handling():
+    with interrupt.handling(), quiet.silenced(args.quiet):
         try:
             return args.func(args) or 0
         except HarnessError as e:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.cli.common import execution, execution_args, suite_of
+from harness.cli.common import execution, execution_args, hint_missing_data, suite_of
 
 
 def register(sub) -> None:
@@ -49,7 +49,9 @@ def cmd_run(args) -> int:
     from harness.suite.run import run_suite
 
     suite, store = suite_of(args)
-    print(format_results(suite, run_suite(suite, results=store, only=args.only, **execution(args))))
+    results = run_suite(suite, results=store, only=args.only, **execution(args))
+    print(format_results(suite, results))
+    hint_missing_data(results)
     return 0
 
 

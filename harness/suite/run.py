@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.store import Store
 from harness.suite.config import Pipeline
-from harness.suite.loading import open_store, open_suite
+from harness.suite.loading import anchor_of, open_store, open_suite, use_project_data
 from harness.suite.manifest import record_jobs
 from harness.suite.plan import plan
 from harness.suite.results import Results, read_results
@@ -36,7 +36,8 @@ def run_suite(
     results as ``irh show`` does. ``results`` is the store (a path or a ``Store``); ``suite`` a suite file, a ``Suite``
     or any ``Pipeline`` with its measures."""
     check_backend(backend, scheduler)  # before planning, which may hash models
-    store = open_store(results)
+    store = open_store(results, anchor_of(suite))
+    use_project_data(anchor_of(suite))
     suite = open_suite(suite, store)
     planned = plan(suite, store, only)
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 
-from harness.core import interrupt
+from harness.core import interrupt, quiet
 from harness.core.errors import HarnessError
 from harness.core.provenance import hardware, library_versions, now
 from harness.store import HOST, Store, file_lock, is_own_temp
@@ -175,6 +175,7 @@ def execute(job: Job, store_root, threads: int = 2) -> JobOutcome:
     worker = f"{HOST}:{os.getpid()}"
     if multiprocessing.parent_process() is not None:
         _quiet_worker_bars()
+        quiet.apply()
     if store.has_run(job.key):
         return JobOutcome(job.label, job.key, "cached", worker=worker)
     with store.lock("runs", job.key, blocking=False) as free:
