@@ -18,7 +18,12 @@ def register(sub) -> None:
 
     show = sub.add_parser("show", help="print a suite's results table")
     show.add_argument("suite")
-    show.add_argument("--format", choices=("table", "json"), default="table")
+    show.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    show.add_argument(
+        "--per-query",
+        action="store_true",
+        help="every query's value of every stored run, as trec_eval -q prints it (or --format json|csv)",
+    )
     show.set_defaults(func=cmd_show)
 
     cmp = sub.add_parser(
@@ -55,10 +60,35 @@ def cmd_show(args) -> int:
     from harness.report.terminal import format_results
     from harness.suite.results import read_results
 
+    if args.per_query or args.format == "csv":
+        return show_per_query(args)
     suite, store = suite_of(args, check_datasets=False)
     results = read_results(suite, store)
     as_json = json.dumps(results.nested(), indent=2, sort_keys=True)
     print(as_json if args.format == "json" else format_results(suite, results))
+    return 0
+
+
+def show_per_query(args) -> int:
+    """``irh show --per-query``: the stored per-query values (trec_eval -q text, JSON or CSV)."""
+    from harness.report.per_query import format_trec_eval, to_csv, to_json
+    from harness.suite.results import read_results
+
+    if not args.per_query:
+        raise HarnessError("CSV is per-query values only: add --per-query", field="--format")
+    suite, store = suite_of(args, check_datasets=False)
+    results = read_results(suite, store)
+    warn_missing(results)
+    per_query = results.per_query
+    if per_query.empty:
+        raise HarnessError("no stored runs: run `irh run` first", file=str(suite.path))
+    if args.format == "json":
+        print(to_json(per_query))
+    elif args.format == "csv":
+        print(to_csv(per_query), end="")
+    else:
+        order = {key: list(suite.metrics_for(key[0])) for key in results.info}
+        print(format_trec_eval(per_query, order))
     return 0
 
 
