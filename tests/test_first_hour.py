@@ -4,6 +4,7 @@ and a new shell; `irh show` reads stored runs with no dataset loadable; `-q` pri
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -227,3 +228,41 @@ def test_quiet_prints_the_table_only(irds_home, tmp_path):
     assert header.split() == ["system", "nDCG@10", "P@5"] and row.split()[:2] == ["bm25", "0.3220"]
     loud = irh("show", str(suite), cwd=tmp_path)
     assert loud.stderr.splitlines()[0].startswith("irh: store ")
+
+
+# ---------------------------------------------------------------- help and suites list
+def _parsers(parser: argparse.ArgumentParser, name: str = "irh"):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_argument_has_help_and_every_command_an_example():
+    from harness.cli import _parser
+
+    seen = 0
+    for name, parser in _parsers(_parser()):
+        seen += 1
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"{name}: {action.dest} has no help"
+        if name != "irh":
+            assert parser.epilog and parser.epilog.startswith(f"example:\n  {name}"), name
+        text = parser.format_help()
+        assert "``" not in text and "\\n" not in text, f"{name}: raw markup in --help"
+    assert seen > 15
+
+
+def test_version_line():
+    out = irh("--version", cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.startswith("irh ")
+
+
+def test_suites_list_counts_and_grammar():
+    out = irh("suites", "list", "suites", cwd=ROOT)
+    lines = {line.split()[0]: line for line in out.stdout.splitlines()}
+    assert "beir: 18 datasets (cqadupstack as 12 parts), 1 system," in lines["suites/beir.toml"]
+    assert "smoke: 2 datasets, 4 systems," in lines["suites/smoke.toml"]
+    assert "msmarco-dev: 1 dataset, 2 systems," in lines["suites/msmarco-dev.toml"]

@@ -36,7 +36,23 @@ def suite_of(args, check_datasets: bool = True):
     return open_suite(args.suite, store, check_datasets), store
 
 
+def command(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does and shows one example."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+SUITE_HELP = "suite file (TOML), e.g. suites/smoke.toml; its project holds the store"
+ONLY_HELP = "only these stages (glob on DATASET/SYSTEM, e.g. 'scifact/*'); repeatable"
+
+
 def execution_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="stages run in parallel (default: 1)")
     p.add_argument(
         "--backend",
         default="loky",  # the runner checks the name against its BACKENDS

@@ -6,19 +6,23 @@ import json
 import sys
 from pathlib import Path
 
-from harness.cli.common import suite_of, warn_missing
+from harness.cli.common import ONLY_HELP, SUITE_HELP, command, suite_of, warn_missing
 from harness.core.errors import HarnessError
 
 
 def register(sub) -> None:
-    ev = sub.add_parser("eval", help="evaluate the stored runs of a suite (runs nothing)")
-    ev.add_argument("suite")
-    ev.add_argument("--only", action="append", metavar="DATASET/SYSTEM")
+    ev = command(sub, "eval", "evaluate the stored runs of a suite (runs nothing)", "irh eval suites/trec-dl.toml")
+    ev.add_argument("suite", help=SUITE_HELP)
+    ev.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help=ONLY_HELP)
     ev.set_defaults(func=cmd_eval)
 
-    show = sub.add_parser("show", help="print a suite's results table")
-    show.add_argument("suite")
-    show.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    show = command(
+        sub, "show", "print a suite's results table from the store", "irh show suites/trec-dl.toml --per-query"
+    )
+    show.add_argument("suite", help=SUITE_HELP)
+    show.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format (csv: with --per-query)"
+    )
     show.add_argument(
         "--per-query",
         action="store_true",
@@ -26,11 +30,14 @@ def register(sub) -> None:
     )
     show.set_defaults(func=cmd_show)
 
-    cmp = sub.add_parser(
-        "compare", help="significance tests, W/T/L and win analysis vs the baseline, from stored runs (runs nothing)"
+    cmp = command(
+        sub,
+        "compare",
+        "significance tests, W/T/L and win analysis vs the baseline, from stored runs (runs nothing)",
+        "irh compare suites/trec-dl.toml --metric nDCG@10 --baseline bm25",
     )
-    cmp.add_argument("suite")
-    cmp.add_argument("--format", choices=("table", "json"), default="table")
+    cmp.add_argument("suite", help=SUITE_HELP)
+    cmp.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     cmp.add_argument("--metric", help="metric of the W/T/L column, win analysis and plots (default: the suite's first)")
     cmp.add_argument(
         "--baseline", nargs="+", action="extend", metavar="NAME", help="baseline system(s) (default: the suite's)"
@@ -38,9 +45,14 @@ def register(sub) -> None:
     cmp.add_argument("--no-plots", action="store_true", help="store tables only")
     cmp.set_defaults(func=cmd_compare)
 
-    rep = sub.add_parser("report", help="render a suite's stored results as HTML, LaTeX or Markdown (runs nothing)")
-    rep.add_argument("suite")
-    rep.add_argument("--format", choices=("html", "latex", "md"), default="html")
+    rep = command(
+        sub,
+        "report",
+        "render a suite's stored results as HTML, LaTeX or Markdown (runs nothing)",
+        "irh report suites/beir-local.toml --format html --out report.html",
+    )
+    rep.add_argument("suite", help=SUITE_HELP)
+    rep.add_argument("--format", choices=("html", "latex", "md"), default="html", help="report format")
     rep.add_argument(
         "--out", metavar="PATH", help="file (html, md; '-' = stdout) or folder (latex); default reports/SUITE/..."
     )

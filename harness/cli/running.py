@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.cli.common import execution, execution_args, hint_missing_data, suite_of
+from harness.cli.common import (
+    ONLY_HELP,
+    SUITE_HELP,
+    command,
+    execution,
+    execution_args,
+    hint_missing_data,
+    suite_of,
+)
 
 
 def register(sub) -> None:
-    run = sub.add_parser("run", help="run a suite (cached stages are not recomputed), then evaluate it")
-    run.add_argument("suite")
-    run.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help="glob; repeatable")
-    run.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    run = command(sub, "run", "run a suite (cached stages are not recomputed), then evaluate it", RUN_EXAMPLE)
+    run.add_argument("suite", help=SUITE_HELP)
+    run.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help=ONLY_HELP)
     execution_args(run)
     run.set_defaults(func=cmd_run)
 
-    baseline = sub.add_parser("baseline", help="regression baselines (results/baselines/SUITE.json)")
+    baseline = command(sub, "baseline", "regression baselines (RESULTS/baselines/SUITE.json)", BASELINE_EXAMPLE)
     bsub = baseline.add_subparsers(required=True, metavar="ACTION")
-    bsave = bsub.add_parser("save", help="run a suite (cache-aware) and save its metrics as the expected values")
-    bsave.add_argument("suite")
-    bsave.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    bsave = command(
+        bsub, "save", "run a suite (cache-aware) and save its metrics as the expected values", BASELINE_EXAMPLE
+    )
+    bsave.add_argument("suite", help=SUITE_HELP)
     execution_args(bsave)
     bsave.add_argument("--baselines", metavar="DIR", help="default: $IRH_BASELINES or RESULTS/baselines")
     bsave.add_argument(
@@ -28,13 +36,14 @@ def register(sub) -> None:
     bsave.add_argument("--reason", help="why the --not-covered systems are left out (stored in the baseline)")
     bsave.set_defaults(func=cmd_baseline_save)
 
-    regress = sub.add_parser("regress", help="run a suite (cache-aware) and compare with its baseline")
-    regress.add_argument("suite")
-    regress.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help="glob; repeatable")
-    regress.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    regress = command(
+        sub, "regress", "run a suite (cache-aware) and compare with its baseline", "irh regress suites/smoke.toml"
+    )
+    regress.add_argument("suite", help=SUITE_HELP)
+    regress.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help=ONLY_HELP)
     execution_args(regress)
     regress.add_argument("--baselines", metavar="DIR", help="default: $IRH_BASELINES or RESULTS/baselines")
-    regress.add_argument("--format", choices=("table", "md", "json"), default="table")
+    regress.add_argument("--format", choices=("table", "md", "json"), default="table", help="report format")
     regress.add_argument(
         "--allow-suite-change", action="store_true", help="compare although the suite changed since the baseline"
     )
@@ -42,6 +51,10 @@ def register(sub) -> None:
         "--out", action="append", metavar="FILE", help="also write the report here (.md/.json by suffix); repeatable"
     )
     regress.set_defaults(func=cmd_regress)
+
+
+RUN_EXAMPLE = "irh run suites/beir-local.toml --only 'scifact/*' --jobs 2"
+BASELINE_EXAMPLE = "irh baseline save suites/smoke.toml --not-covered 'vaswani/*' --reason 'slow on CPU'"
 
 
 def cmd_run(args) -> int:
