@@ -92,7 +92,8 @@ def test_show_in_a_new_shell_with_no_dataset_loadable(dl_project, tmp_path):
     try:
         empty_home = tmp_path / "no-data"
         empty_home.mkdir()
-        show = irh("show", str(suite), "--format", "json", cwd=tmp_path, env=new_shell(IR_DATASETS_HOME=str(empty_home)))
+        no_data = new_shell(IR_DATASETS_HOME=str(empty_home))
+        show = irh("show", str(suite), "--format", "json", cwd=tmp_path, env=no_data)
         assert show.returncode == 0, show.stderr
         assert show.stderr.splitlines()[0] == (
             f"irh: store {project / 'store'} (results in {project / 'irharness.toml'}); "
@@ -103,7 +104,8 @@ def test_show_in_a_new_shell_with_no_dataset_loadable(dl_project, tmp_path):
         assert round(values["bm25"]["nDCG@10"], 4) == 0.5058
         assert list(empty_home.iterdir()) == []
     finally:
-        (project / "irharness.toml").write_text(f'results = "store"\nir_datasets_home = "{os.environ["IR_DATASETS_HOME"]}"\n')
+        home = os.environ["IR_DATASETS_HOME"]
+        (project / "irharness.toml").write_text(f'results = "store"\nir_datasets_home = "{home}"\n')
 
 
 def test_missing_data_says_what_to_set(tmp_path):
@@ -138,14 +140,15 @@ def test_store_is_never_the_current_directory_by_accident(tmp_path, monkeypatch)
     monkeypatch.delenv("IRH_RESULTS")
     lone = tmp_path / "lone" / "s.toml"
     lone.parent.mkdir()
-    with pytest.raises(HarnessError, match="no project found .* give --results DIR"):
+    with pytest.raises(HarnessError, match=r"no project found .* give --results DIR"):
         locate_store(None, lone)
     assert find_project(lone) is None
 
 
 def test_a_bad_settings_file_is_a_one_line_error(tmp_path):
     (tmp_path / "irharness.toml").write_text('results = "r"\nresult = "typo"\n')
-    with pytest.raises(HarnessError, match=r"irharness.toml:2: result: unknown key \(allowed: results, ir_datasets_home"):
+    message = r"irharness.toml:2: result: unknown key \(allowed: results, ir_datasets_home\)"
+    with pytest.raises(HarnessError, match=message):
         find_project(tmp_path)
 
 
@@ -194,18 +197,19 @@ def test_per_query_equals_trec_eval_q(dl_project, dl19_qrels):
 
 def test_per_query_json_and_csv_carry_full_precision(dl_project, dl19_qrels):
     expected = _trec_eval_per_query(RUNS / "BM25.trec_results_dl19.txt", dl19_qrels)
-    as_json = irh("-q", "show", str(dl_project["suite"]), "--per-query", "--format", "json", cwd=dl_project["elsewhere"])
+    suite, elsewhere = str(dl_project["suite"]), dl_project["elsewhere"]
+    as_json = irh("-q", "show", suite, "--per-query", "--format", "json", cwd=elsewhere)
     bm25 = json.loads(as_json.stdout)["dl19"]["bm25"]
     assert bm25.keys() == expected.keys()
     assert all(bm25[q][m] == pytest.approx(v, abs=1e-12) for q in expected for m, v in expected[q].items())
-    as_csv = irh("-q", "show", str(dl_project["suite"]), "--per-query", "--format", "csv", cwd=dl_project["elsewhere"])
+    as_csv = irh("-q", "show", suite, "--per-query", "--format", "csv", cwd=elsewhere)
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert list(rows[0]) == ["dataset", "system", "query_id", "measure", "value"]
     assert len(rows) == 2 * 43 * 3
     for r in rows:
         if r["system"] == "bm25":
             assert float(r["value"]) == pytest.approx(expected[r["query_id"]][r["measure"]], abs=1e-12)
-    no_per_query = irh("show", str(dl_project["suite"]), "--format", "csv", cwd=dl_project["elsewhere"])
+    no_per_query = irh("show", suite, "--format", "csv", cwd=elsewhere)
     assert no_per_query.returncode == 2 and "add --per-query" in no_per_query.stderr
 
 

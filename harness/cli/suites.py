@@ -67,9 +67,13 @@ def dataset_count(datasets) -> str:
 
 def cmd_suites_check(args) -> int:
     from harness.suite.catalogue import check_suite
+    from harness.suite.loading import missing_data_hint
 
     suite, store = suite_of(args)
-    print(check_suite(suite, store))
+    report = check_suite(suite, store)
+    print(report)
+    if "download needed" in report:
+        print(f"\n{missing_data_hint()}")
     return 0
 
 
