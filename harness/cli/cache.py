@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from harness.cli.common import store_of
+from harness.cli.common import command, store_of
 from harness.core.errors import HarnessError
 
 
 def register(sub) -> None:
-    cache = sub.add_parser("cache", help="list, remove or verify stored entries")
+    cache = command(sub, "cache", "list, remove or verify stored entries", "irh cache verify --repair")
     csub = cache.add_subparsers(required=True, metavar="ACTION")
-    ls = csub.add_parser("ls", help="list stored runs")
+    ls = command(csub, "ls", "list stored runs: key, dataset, system, queries, time, date", "irh cache ls")
     ls.set_defaults(func=cmd_cache_ls)
-    rm = csub.add_parser("rm", help="remove entries by key (prefix) or every run of a system")
-    rm.add_argument("keys", nargs="*")
+    rm = command(
+        csub, "rm", "remove entries by key (prefix) or every run of a system", "irh cache rm --system bm25 --all"
+    )
+    rm.add_argument("keys", nargs="*", metavar="KEY", help="run key or key prefix (as `irh cache ls` shows)")
     rm.add_argument("--system", help="remove the stored runs of this system name")
     rm.add_argument("--all", action="store_true", help="remove every run a key prefix or --system matches")
     rm.set_defaults(func=cmd_cache_rm)
-    verify = csub.add_parser(
-        "verify", help="check every run, evaluation, artefact and stored comparison against its recorded sha256"
+    verify = command(
+        csub,
+        "verify",
+        "check every run, evaluation, artefact and stored comparison against its recorded sha256",
+        "irh cache verify",
     )
     verify.add_argument(
         "--repair", action="store_true", help="drop what fails, so the next `irh run` recomputes exactly that"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli.common import suite_of
+from harness.cli.common import command, suite_of
 from harness.core.errors import HarnessError
 
 if TYPE_CHECKING:  # pandas and the statistics are loaded only when a command runs
@@ -30,12 +30,14 @@ DEPTH_MARK, UP, DOWN = "†", "▲", "▼"
 
 
 def register(sub) -> None:
-    ev = sub.add_parser(
+    ev = command(
+        sub,
         "eval",
-        help="evaluate run files against judgments (--qrels), or the stored runs of a suite (runs nothing)",
-        description="irh eval RUN... --qrels FILE|IRDS_ID: evaluate TREC run files, no suite or store needed. "
-        "irh eval SUITE: evaluate the suite's stored runs. --qrels tells the forms apart: with it every argument "
-        "is a run file (NAME=PATH names a run; default: the file name), without it the one argument is a suite.",
+        "evaluate run files against judgments (--qrels), or the stored runs of a suite (runs nothing)",
+        "irh eval bm25=run.bm25.txt tas-b=run.tasb.txt --qrels msmarco-passage/trec-dl-2019/judged --compare\n"
+        "  irh eval suites/trec-dl.toml\n"
+        "--qrels tells the forms apart: with it every argument is a run file (NAME=PATH names a run; default: the\n"
+        "file name), without it the one argument is a suite.",
     )
     ev.add_argument("inputs", nargs="+", metavar="RUN|SUITE", help="run files ([NAME=]PATH) with --qrels, else a suite")
     ev.add_argument("--qrels", metavar="FILE|IRDS_ID", help="TREC qrels file or ir_datasets id: evaluate run files")
@@ -50,7 +52,7 @@ def register(sub) -> None:
     ev.add_argument("--compare", action="store_true", help="significance vs the first run (corrected over all tests)")
     ev.add_argument("--test", default=None, help="t-test (default), wilcoxon or randomization")
     ev.add_argument("--correction", default=None, help="holm (default), bonferroni, bh or none")
-    ev.add_argument("--format", choices=("table", "json"), default="table")
+    ev.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     ev.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help="suite form: glob; repeatable")
     ev.set_defaults(func=cmd_eval)
 

@@ -6,21 +6,33 @@ import json
 import sys
 from pathlib import Path
 
-from harness.cli.common import suite_of, warn_missing
+from harness.cli.common import SUITE_HELP, command, suite_of, warn_missing
 from harness.core.errors import HarnessError
 
 
 def register(sub) -> None:
-    show = sub.add_parser("show", help="print a suite's results table")
-    show.add_argument("suite")
-    show.add_argument("--format", choices=("table", "json"), default="table")
+    show = command(
+        sub, "show", "print a suite's results table from the store", "irh show suites/trec-dl.toml --per-query"
+    )
+    show.add_argument("suite", help=SUITE_HELP)
+    show.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format (csv: with --per-query)"
+    )
+    show.add_argument(
+        "--per-query",
+        action="store_true",
+        help="every query's value of every stored run, as trec_eval -q prints it (or --format json|csv)",
+    )
     show.set_defaults(func=cmd_show)
 
-    cmp = sub.add_parser(
-        "compare", help="significance tests, W/T/L and win analysis vs the baseline, from stored runs (runs nothing)"
+    cmp = command(
+        sub,
+        "compare",
+        "significance tests, W/T/L and win analysis vs the baseline, from stored runs (runs nothing)",
+        "irh compare suites/trec-dl.toml --metric nDCG@10 --baseline bm25",
     )
-    cmp.add_argument("suite")
-    cmp.add_argument("--format", choices=("table", "json"), default="table")
+    cmp.add_argument("suite", help=SUITE_HELP)
+    cmp.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     cmp.add_argument("--metric", help="metric of the W/T/L column, win analysis and plots (default: the suite's first)")
     cmp.add_argument(
         "--baseline", nargs="+", action="extend", metavar="NAME", help="baseline system(s) (default: the suite's)"
@@ -31,9 +43,14 @@ def register(sub) -> None:
     )
     cmp.set_defaults(func=cmd_compare)
 
-    rep = sub.add_parser("report", help="render a suite's stored results as HTML, LaTeX or Markdown (runs nothing)")
-    rep.add_argument("suite")
-    rep.add_argument("--format", choices=("html", "latex", "md"), default="html")
+    rep = command(
+        sub,
+        "report",
+        "render a suite's stored results as HTML, LaTeX or Markdown (runs nothing)",
+        "irh report suites/beir-local.toml --format html --out report.html",
+    )
+    rep.add_argument("suite", help=SUITE_HELP)
+    rep.add_argument("--format", choices=("html", "latex", "md"), default="html", help="report format")
     rep.add_argument(
         "--out", metavar="PATH", help="file (html, md; '-' = stdout) or folder (latex); default reports/SUITE/..."
     )
@@ -44,10 +61,35 @@ def cmd_show(args) -> int:
     from harness.report.results_text import format_results
     from harness.suite.results import read_results
 
+    if args.per_query or args.format == "csv":
+        return show_per_query(args)
     suite, store = suite_of(args, check_datasets=False)
     results = read_results(suite, store)
     as_json = json.dumps(results.nested(), indent=2, sort_keys=True)
     print(as_json if args.format == "json" else format_results(suite, results))
+    return 0
+
+
+def show_per_query(args) -> int:
+    """``irh show --per-query``: the stored per-query values (trec_eval -q text, JSON or CSV)."""
+    from harness.report.per_query import format_trec_eval, to_csv, to_json
+    from harness.suite.results import read_results
+
+    if not args.per_query:
+        raise HarnessError("CSV is per-query values only: add --per-query", field="--format")
+    suite, store = suite_of(args, check_datasets=False)
+    results = read_results(suite, store)
+    warn_missing(results)
+    per_query = results.per_query
+    if per_query.empty:
+        raise HarnessError("no stored runs: run `irh run` first", file=str(suite.path))
+    if args.format == "json":
+        print(to_json(per_query))
+    elif args.format == "csv":
+        print(to_csv(per_query), end="")
+    else:
+        order = {key: list(suite.metrics_for(key[0])) for key in results.info}
+        print(format_trec_eval(per_query, order))
     return 0
 
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.cli.common import execution, execution_args, suite_of
+from harness.cli.common import (
+    ONLY_HELP,
+    SUITE_HELP,
+    command,
+    execution,
+    execution_args,
+    hint_missing_data,
+    suite_of,
+)
 
 
 def register(sub) -> None:
-    run = sub.add_parser("run", help="run a suite (cached stages are not recomputed), then evaluate it")
-    run.add_argument("suite")
-    run.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help="glob; repeatable")
-    run.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    run = command(sub, "run", "run a suite (cached stages are not recomputed), then evaluate it", RUN_EXAMPLE)
+    run.add_argument("suite", help=SUITE_HELP)
+    run.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help=ONLY_HELP)
     run.add_argument(
         "--allow-download",
         action="store_true",
@@ -21,11 +28,12 @@ def register(sub) -> None:
     execution_args(run)
     run.set_defaults(func=cmd_run)
 
-    baseline = sub.add_parser("baseline", help="regression baselines (results/baselines/SUITE.json)")
+    baseline = command(sub, "baseline", "regression baselines (RESULTS/baselines/SUITE.json)", BASELINE_EXAMPLE)
     bsub = baseline.add_subparsers(required=True, metavar="ACTION")
-    bsave = bsub.add_parser("save", help="run a suite (cache-aware) and save its metrics as the expected values")
-    bsave.add_argument("suite")
-    bsave.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    bsave = command(
+        bsub, "save", "run a suite (cache-aware) and save its metrics as the expected values", BASELINE_EXAMPLE
+    )
+    bsave.add_argument("suite", help=SUITE_HELP)
     execution_args(bsave)
     bsave.add_argument("--baselines", metavar="DIR", help="default: $IRH_BASELINES or RESULTS/baselines")
     bsave.add_argument(
@@ -34,13 +42,14 @@ def register(sub) -> None:
     bsave.add_argument("--reason", help="why the --not-covered systems are left out (stored in the baseline)")
     bsave.set_defaults(func=cmd_baseline_save)
 
-    regress = sub.add_parser("regress", help="run a suite (cache-aware) and compare with its baseline")
-    regress.add_argument("suite")
-    regress.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help="glob; repeatable")
-    regress.add_argument("--jobs", type=int, default=1, help="jobs run in parallel (joblib)")
+    regress = command(
+        sub, "regress", "run a suite (cache-aware) and compare with its baseline", "irh regress suites/smoke.toml"
+    )
+    regress.add_argument("suite", help=SUITE_HELP)
+    regress.add_argument("--only", action="append", metavar="DATASET/SYSTEM", help=ONLY_HELP)
     execution_args(regress)
     regress.add_argument("--baselines", metavar="DIR", help="default: $IRH_BASELINES or RESULTS/baselines")
-    regress.add_argument("--format", choices=("table", "md", "json"), default="table")
+    regress.add_argument("--format", choices=("table", "md", "json"), default="table", help="report format")
     regress.add_argument(
         "--allow-suite-change", action="store_true", help="compare although the suite changed since the baseline"
     )
@@ -50,6 +59,10 @@ def register(sub) -> None:
     regress.set_defaults(func=cmd_regress)
 
 
+RUN_EXAMPLE = "irh run suites/beir-local.toml --only 'scifact/*' --jobs 2"
+BASELINE_EXAMPLE = "irh baseline save suites/smoke.toml --not-covered 'vaswani/*' --reason 'slow on CPU'"
+
+
 def cmd_run(args) -> int:
     from harness.report.results_text import format_results
     from harness.suite.run import nothing_ran, run_suite
@@ -57,6 +70,7 @@ def cmd_run(args) -> int:
     suite, store = suite_of(args)
     results = run_suite(suite, results=store, only=args.only, allow_download=args.allow_download, **execution(args))
     print(format_results(suite, results))
+    hint_missing_data(results)
     if nothing_ran(results):
         print("irh: error: every job was skipped (reasons above); nothing was run", file=sys.stderr)
         return 1

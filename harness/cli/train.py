@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from harness.cli.common import store_of
+from harness.cli.common import command, store_of
 
 
 def register(sub) -> None:
-    tr = sub.add_parser("train", help="train a model from a training config (resumes from its last checkpoint)")
+    tr = command(
+        sub,
+        "train",
+        "train a model from a training config (resumes from its last checkpoint)",
+        "irh train suites/train/scifact-ce-pointwise.toml --max-steps 100",
+    )
     tr.add_argument("config", help="training config, e.g. suites/train/scifact-ce-pointwise.toml")
     tr.add_argument("--max-steps", type=int, metavar="N", help="train at most N steps now, checkpoint, stop")
     tr.add_argument("--no-eval", action="store_true", help="skip the config's [eval] when training ends")

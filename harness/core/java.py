@@ -29,8 +29,10 @@ _prepared = False
 
 
 def jvm_options() -> list[str]:
+    from harness.core.quiet import jvm_logging_options
+
     crash_log = Path(tempfile.gettempdir()) / "irh-jvm-crash-%p.log"
-    return ["-Xrs", f"-XX:ErrorFile={crash_log}"]
+    return ["-Xrs", f"-XX:ErrorFile={crash_log}", *jvm_logging_options()]
 
 
 def java_home() -> tuple[Path, str]:

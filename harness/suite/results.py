@@ -15,6 +15,7 @@ from harness.core.provenance import library_versions, now
 from harness.data.datasets import DatasetRef
 from harness.store import STORE_FORMAT, Store
 from harness.suite.config import Pipeline
+from harness.suite.loading import missing_data_hint
 from harness.suite.manifest import NOT_RUN, StageRecord, stages
 
 if TYPE_CHECKING:  # pandas is loaded only when per-query values are asked for (irh show reads the stored means)
@@ -225,7 +226,7 @@ def _judgments(ds: DatasetRef, rec: StageRecord) -> tuple[dict[str, str], dict[s
         if not availability.local:
             raise HarnessError(
                 f"cannot evaluate {ds.name}/{rec.system} with the suite's measures: {part} not available locally "
-                f"({availability.describe()})"
+                f"({availability.describe()}); {missing_data_hint()}"
             )
         if ds.digest(part) != rec.data[part]:
             raise HarnessError(f"the {part} of {ds.name} changed since {rec.system} was run: `irh run` the suite")

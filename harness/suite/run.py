@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.core.downloads import allowing_downloads
 from harness.store import Store
 from harness.suite.config import Pipeline, Suite
-from harness.suite.loading import open_store, open_suite
+from harness.suite.loading import anchor_of, open_store, open_suite, use_project_data
 from harness.suite.manifest import record_jobs
 from harness.suite.plan import plan
 from harness.suite.results import Results, read_results
@@ -40,7 +40,8 @@ def run_suite(
     may download what a job needs (off by default: a job whose data is not here is skipped, with the path it is read
     from)."""
     check_backend(backend, scheduler)  # before planning, which may hash models
-    store = open_store(results)
+    store = open_store(results, anchor_of(suite))
+    use_project_data(anchor_of(suite))
     suite = open_suite(suite, store)
     with allowing_downloads(allow_download or (isinstance(suite, Suite) and suite.allow_download)):
         planned = plan(suite, store, only)

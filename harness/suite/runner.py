@@ -24,12 +24,13 @@ from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 
-from harness.core import interrupt
+from harness.core import interrupt, quiet
 from harness.core.errors import HarnessError
 from harness.core.provenance import hardware, library_versions, now
 from harness.store import HOST, Store, file_lock, is_own_temp
 from harness.suite.config import Pipeline
 from harness.suite.plan import Job, make_system, plan
+from harness.suite.progress import RunProgress
 from harness.system import system_class
 
 log = logging.getLogger("irh")
@@ -88,22 +89,32 @@ def run_jobs(
     local = backend == "loky" and n_jobs == 1
     threads = 2 if local else 1  # with parallel jobs, each job gets one core
     keys = [j.key for j in runnable]
-    with interrupt.progress(lambda: stored_line(store, keys), cleanup=lambda: discard_partial(store)):
+    # as each job ends (Ray's joblib backend returns a wave at once)
+    return_as = "list" if backend == "ray" else "generator_unordered"
+    progress = RunProgress(jobs, store)
+    with progress, interrupt.progress(lambda: stored_line(store, keys), cleanup=lambda: discard_partial(store)):
+        for o in outcomes:
+            progress.ended(o)
         try:
             with _cluster(backend, scheduler) if not local and runnable else contextlib.nullcontext():
                 for depth in sorted(set(level.values())):
                     wave = [j for j in runnable if level[j.key] == depth]
                     if local or (backend == "loky" and len(wave) == 1):
-                        outcomes += [execute(j, root, threads) for j in wave]
+                        for job in wave:
+                            progress.starting(job)
+                            outcomes.append(execute(job, root, threads))
+                            progress.ended(outcomes[-1])
                     else:
                         workers = n_jobs if backend == "loky" else -1  # a cluster: all its workers
-                        outcomes += Parallel(n_jobs=workers)(delayed(execute)(j, root, threads) for j in wave)
+                        parallel = Parallel(n_jobs=workers, return_as=return_as)
+                        for outcome in parallel(delayed(execute)(j, root, threads) for j in wave):
+                            outcomes.append(outcome)
+                            progress.ended(outcome)
         except KeyboardInterrupt:  # joblib has stopped the workers by now
             discard_partial(store)
             raise interrupt.Interrupted(f"interrupted: {stored_line(store, keys)}") from None
-    for o in outcomes:
-        log.info("%-9s %s%s", o.status, o.label, f" ({o.seconds:.1f}s)" if o.status == "computed" else "")
-    return outcomes
+    order = {job.label: i for i, job in enumerate(jobs)}
+    return sorted(outcomes, key=lambda o: order[o.label])  # in plan order, whatever order the jobs ended in
 
 
 def stored_line(store: Store, keys: list[str]) -> str:
@@ -175,6 +186,7 @@ def execute(job: Job, store_root, threads: int = 2) -> JobOutcome:
     worker = f"{HOST}:{os.getpid()}"
     if multiprocessing.parent_process() is not None:
         _quiet_worker_bars()
+        quiet.apply()
     if store.has_run(job.key):
         return JobOutcome(job.label, job.key, "cached", worker=worker)
     with store.lock("runs", job.key, blocking=False) as free:
@@ -216,7 +228,7 @@ def _compute(job: Job, store: Store, threads: int, worker: str) -> JobOutcome:
         run,
         {
             "system": spec.name,
-            "kind": spec.kind,
+            "system_kind": spec.kind,  # the store writes its own "kind" ("runs") over the sidecar's
             "config": dataclasses.asdict(spec.config),
             "k": spec.k,
             "depth": spec.depth,
