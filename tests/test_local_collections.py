@@ -210,3 +210,51 @@ def test_missing_file_names_the_suite_field(tmp_path: Path, capsys: pytest.Captu
     where = f"{tmp_path / 's.toml'}:6: datasets.tiny.qrels"
     assert err == f"irh: error: {where}: file not found: {tmp_path / 'data' / 'qrels.txt'}"
     assert not (tmp_path / "results").exists()
+
+
+# ---------------------------------------------------------------- the cache follows the files' content
+def keys(suite_path: Path, store: Store) -> dict[str, str]:
+    from harness.suite.plan import plan
+
+    suite = load_suite(suite_path, digest_dir=str(store.digests_dir))
+    return {job.spec.name: job.key for job in plan(suite, store)}
+
+
+def test_an_edited_file_recomputes_exactly_what_reads_it(irds_home: Path, tmp_path: Path) -> None:
+    write_tiny(tmp_path)
+    suite_path = tmp_path / "s.toml"
+    suite_path.write_text(TINY_SUITE + '[systems.bm25]\nkind = "bm25"\nk = 10\n')
+    store = Store(tmp_path / "results")
+    first = run_suite(suite_path, results=store)
+    before = keys(suite_path, store)
+    data = tmp_path / "data"
+
+    (data / "docs.tsv").write_text(TINY["docs.tsv"])  # rewritten, same content: nothing changes
+    assert keys(suite_path, store) == before
+
+    (data / "qrels.txt").write_text("1 0 d1 1\n1 0 d3 2\n2 0 d2 1\n")  # judgments only: no run recomputed, new numbers
+    again = run_suite(suite_path, results=store)
+    assert keys(suite_path, store) == before
+    assert {o.status for o in again.outcomes} == {"cached"}
+    assert again.nested()["tiny"]["given"] != first.nested()["tiny"]["given"]
+
+    (data / "docs.tsv").write_text(TINY["docs.tsv"] + "d4\treactor stars\n")  # bm25 reads docs; given does not
+    after_docs = keys(suite_path, store)
+    assert after_docs["given"] == before["given"] and after_docs["bm25"] != before["bm25"]
+
+    (data / "run.trec").write_text(TINY["run.trec"].replace("3.0", "4.0"))  # the candidates: only given
+    after_run = keys(suite_path, store)
+    assert after_run["bm25"] == after_docs["bm25"] and after_run["given"] != after_docs["given"]
+
+    (data / "topics.tsv").write_text("1\treactor steel\n2\tspectra of stars\n")  # both read the queries
+    after_queries = keys(suite_path, store)
+    assert all(after_queries[s] != after_run[s] for s in ("given", "bm25"))
+
+
+def test_moving_the_files_keeps_the_cache(irds_home: Path, tmp_path: Path) -> None:
+    """The key holds the files' content, not where they are."""
+    write_tiny(tmp_path / "a")
+    store = Store(tmp_path / "results")
+    assert {o.status for o in run_suite(tmp_path / "a" / "s.toml", results=store).outcomes} == {"computed"}
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert {o.status for o in run_suite(tmp_path / "b" / "s.toml", results=store).outcomes} == {"cached"}
