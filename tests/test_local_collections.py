@@ -258,3 +258,68 @@ def test_moving_the_files_keeps_the_cache(irds_home: Path, tmp_path: Path) -> No
     assert {o.status for o in run_suite(tmp_path / "a" / "s.toml", results=store).outcomes} == {"computed"}
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     assert {o.status for o in run_suite(tmp_path / "b" / "s.toml", results=store).outcomes} == {"cached"}
+
+
+# ---------------------------------------------------------------- rerank-only collections
+DL19 = SHARED_DATA / "msmarco-passage" / "trec-dl-2019"
+BM25_DL19 = SHARED_DATA / "msmarco-passage" / "runs-rankllm" / "BM25.trec_results_dl19.txt"
+
+
+def test_rerank_only_collection_equals_the_scoreddocs_route(irds_home: Path, tmp_path: Path) -> None:
+    """Acceptance 4: DL19 as files (the 30k-passage pool, the judged topics, the qrels, candidates = the BM25 run
+    file), reranked by colbert-rerank with first_stage = "candidates", gives exactly the run and per-query numbers of
+    the ir_datasets route (scoreddocs, then colbert-rerank). The top 10 of each ranking is reranked, to stay fast."""
+    suite = tmp_path / "dl19.toml"
+    suite.write_text(
+        'metrics = ["nDCG@10", "RR(rel=2)@10"]\n'
+        '[datasets.dl19]\nid = "msmarco-passage/trec-dl-2019/judged"\n'
+        f'[datasets.dl19-files]\ndocs = "{irds_home / "msmarco-passage" / "collection.tsv"}"\n'
+        f'queries = "{DL19 / "topics.dl19-passage.judged.tsv"}"\nqrels = "{DL19 / "qrels.dl19-passage.txt"}"\n'
+        f'candidates = "{BM25_DL19}"\n'
+        '[systems.shipped]\nkind = "scoreddocs"\ndatasets = ["dl19"]\n'
+        '[systems.colbert]\nkind = "colbert-rerank"\nfirst_stage = "shipped"\ndepth = 10\ndatasets = ["dl19"]\n'
+        '[systems.colbert-files]\nkind = "colbert-rerank"\nfirst_stage = "candidates"\ndepth = 10\n'
+        'datasets = ["dl19-files"]\n'
+    )
+    store = Store(tmp_path / "results")
+    loaded = load_suite(suite, digest_dir=str(store.digests_dir))
+    assert [s.name for s in loaded.systems][:1] == ["candidates"]  # the dataset's candidates, shown as a system
+    results = run_suite(loaded, results=store)
+    frame = results.per_query.set_index(["dataset", "system", "query_id", "metric"]).value
+    shipped, files = frame.loc["dl19", "colbert"], frame.loc["dl19-files", "colbert-files"]
+    assert len(shipped) == 2 * 43
+    pd.testing.assert_series_equal(files, shipped)
+    pd.testing.assert_series_equal(frame.loc["dl19-files", "candidates"], frame.loc["dl19", "shipped"])
+    assert results.nested()["dl19"]["shipped"]["nDCG@10"] == pytest.approx(0.5058, abs=1e-4)
+    runs = {
+        (o.label): store.load_run(o.key)
+        for o in results.outcomes
+        if o.label in ("dl19/colbert", "dl19-files/colbert-files")
+    }
+    assert runs["dl19/colbert"].scores == runs["dl19-files/colbert-files"].scores
+    assert results.nested()["dl19"]["colbert"] != results.nested()["dl19"]["shipped"]  # it did rerank
+
+
+# ---------------------------------------------------------------- irh data prepare from a plain folder
+def test_data_prepare_takes_a_plain_folder(irds_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """No make_irds_home.py needed: a folder holding only Cranfield and the Robust04 topics lays out just those,
+    byte for byte as the full shared folder does."""
+    source = tmp_path / "mine"
+    shutil.copytree(SHARED_DATA / "cranfield", source / "cranfield")
+    shutil.copytree(SHARED_DATA / "robust04", source / "robust04")
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path / "home"), "--source", str(source)]) == 0
+    assert "cranfield" in capsys.readouterr().out
+    laid_out = sorted(str(p.relative_to(tmp_path / "home")) for p in (tmp_path / "home").rglob("*") if p.is_file())
+    assert laid_out == ["cranfield/docs.txt", "cranfield/qrels.txt", "cranfield/queries.txt", "disks45/04.testset.gz"]
+    for name in laid_out:
+        assert (tmp_path / "home" / name).read_bytes() == (irds_home / name).read_bytes()
+
+
+def test_data_prepare_from_a_folder_without_collections(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    assert main(["data", "prepare", str(tmp_path / "home"), "--source", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"irh: error: {tmp_path / 'empty'}: --source: no collection files found"), err
+    assert not (tmp_path / "home").exists()

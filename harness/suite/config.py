@@ -13,7 +13,7 @@ k1 = 0.9
 
 [systems.bm25-ce]              # a reranker: first_stage and depth make it a pipeline stage
 kind = "cross-encoder"
-first_stage = "bm25"
+first_stage = "bm25"           # or "candidates": the dataset's own candidate lists (scoreddocs / candidates file)
 depth = 100
 
 [significance]
@@ -45,6 +45,7 @@ from harness.system import NonNegativeFloat, PositiveInt, build_config, system_c
 
 FILE_PARTS = ("docs", "queries", "qrels", "candidates")  # a collection from files (harness.data.local)
 STAGE_KEYS = ("kind", "first_stage", "depth", "inputs", "k", "datasets", "label")
+CANDIDATES = "candidates"  # first_stage of a reranker over the dataset's candidates (ir_datasets scoreddocs)
 DEFAULT_K = 1000
 DEFAULT_DEPTH = 100
 # The suite name names folders (results/compare/NAME, reports/NAME, baselines/NAME.json): one safe path component.
@@ -166,6 +167,9 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         specs[sys_name] = system_spec(f, sys_name, table, {d.name for d in datasets})
     if not specs:
         raise f.error("a suite needs at least one system", "systems")
+    if CANDIDATES not in specs and any(s.first_stage == CANDIDATES for s in specs.values()):
+        # first_stage = "candidates": each dataset's own candidate lists (its scoreddocs), shown as a system
+        specs = {CANDIDATES: system_spec(f, CANDIDATES, {"kind": "scoreddocs"}, set()), **specs}
     ordered = dependency_order(f, specs)
     _check_labels(f, specs)
 
