@@ -93,7 +93,7 @@ def test_cranfield_and_vaswani_as_files_give_the_ir_datasets_numbers(irds_home: 
 
 # ---------------------------------------------------------------- readers: the rules
 def test_tsv_text_is_everything_after_the_first_tab(tmp_path: Path) -> None:
-    from harness.data.local_readers import read_texts
+    from harness.core.collection_files import read_texts
 
     path = tmp_path / "corpus.tsv"
     path.write_text("d1\tfirst\tsecond\t\tthird\nd2\tplain\n")
@@ -104,7 +104,7 @@ def test_tsv_text_is_everything_after_the_first_tab(tmp_path: Path) -> None:
 
 
 def test_trec_documents_keep_a_less_than_sign_that_is_not_a_tag(tmp_path: Path) -> None:
-    from harness.data.local_readers import read_texts
+    from harness.core.collection_files import read_texts
 
     path = tmp_path / "docs.trec"
     path.write_text(
@@ -117,7 +117,7 @@ def test_trec_documents_keep_a_less_than_sign_that_is_not_a_tag(tmp_path: Path) 
 
 def test_trec_topics_take_the_title_as_ir_datasets_does(irds_home: Path, tmp_path: Path) -> None:
     """Robust04's NIST topic file, read from files, gives ir_datasets' own titles for disks45/nocr/trec-robust-2004."""
-    from harness.data.local_readers import read_texts
+    from harness.core.collection_files import read_texts
 
     source = SHARED_DATA / "robust04" / "topics.robust04.txt"
     ours = {q: t for _, q, t in read_texts(source, str(source), "queries")}

@@ -1,6 +1,6 @@
 """A collection given as files in a suite (``[datasets.mycoll] docs/queries/qrels/candidates = "path"``), loaded as an
 ir_datasets dataset: ir_datasets' own Dataset, record types (GenericDoc, GenericQuery, TrecQrel, GenericScoredDoc)
-and docstore, over the readers in ``harness.data.local_readers``, registered as ``local/<name>``. So a DatasetRef
+and docstore, over the readers in ``harness.core.collection_files``, registered as ``local/<name>``. So a DatasetRef
 over files reads, digests and caches exactly as one over an ir_datasets id.
 
 The docstore (for rerankers' document lookups) is built in the ir_datasets home under ``local/``, named by the
@@ -14,10 +14,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.core.collection_files import read_qrels, read_texts
 from harness.core.errors import HarnessError
 from harness.core.run import Run
 from harness.data.availability import Availability
-from harness.data.local_readers import read_qrels, read_texts
 
 PARTS = ("docs", "queries", "qrels", "candidates")
 PREFIX = "local/"
