@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
+from harness.core.errors import HarnessError
 from harness.data.datasets import DatasetRef
 from harness.store import Store
 from harness.suite.config import load_suite
@@ -268,7 +269,9 @@ BM25_DL19 = SHARED_DATA / "msmarco-passage" / "runs-rankllm" / "BM25.trec_result
 def test_rerank_only_collection_equals_the_scoreddocs_route(irds_home: Path, tmp_path: Path) -> None:
     """Acceptance 4: DL19 as files (the 30k-passage pool, the judged topics, the qrels, candidates = the BM25 run
     file), reranked by colbert-rerank with first_stage = "candidates", gives exactly the run and per-query numbers of
-    the ir_datasets route (scoreddocs, then colbert-rerank). The top 10 of each ranking is reranked, to stay fast."""
+    the ir_datasets route (scoreddocs, then colbert-rerank). A slice, to stay fast: colbert-rerank encodes the whole
+    30k-passage corpus (once: both routes have the same docs digest), here at 16 tokens a passage, and reranks the
+    top 10 of each ranking."""
     suite = tmp_path / "dl19.toml"
     suite.write_text(
         'metrics = ["nDCG@10", "RR(rel=2)@10"]\n'
@@ -277,8 +280,9 @@ def test_rerank_only_collection_equals_the_scoreddocs_route(irds_home: Path, tmp
         f'queries = "{DL19 / "topics.dl19-passage.judged.tsv"}"\nqrels = "{DL19 / "qrels.dl19-passage.txt"}"\n'
         f'candidates = "{BM25_DL19}"\n'
         '[systems.shipped]\nkind = "scoreddocs"\ndatasets = ["dl19"]\n'
-        '[systems.colbert]\nkind = "colbert-rerank"\nfirst_stage = "shipped"\ndepth = 10\ndatasets = ["dl19"]\n'
-        '[systems.colbert-files]\nkind = "colbert-rerank"\nfirst_stage = "candidates"\ndepth = 10\n'
+        '[systems.colbert]\nkind = "colbert-rerank"\nfirst_stage = "shipped"\ndepth = 10\ndoc_maxlen = 16\n'
+        'datasets = ["dl19"]\n'
+        '[systems.colbert-files]\nkind = "colbert-rerank"\nfirst_stage = "candidates"\ndepth = 10\ndoc_maxlen = 16\n'
         'datasets = ["dl19-files"]\n'
     )
     store = Store(tmp_path / "results")
@@ -323,3 +327,18 @@ def test_data_prepare_from_a_folder_without_collections(tmp_path: Path, capsys: 
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"irh: error: {tmp_path / 'empty'}: --source: no collection files found"), err
     assert not (tmp_path / "home").exists()
+
+
+def test_trec_documents_on_one_line_or_spread_over_many(tmp_path: Path) -> None:
+    from harness.core.collection_files import read_texts
+
+    path = tmp_path / "docs.trec"
+    path.write_text(
+        "<DOC><DOCNO>a</DOCNO><TEXT>one line</TEXT></DOC>\n"
+        "<DOC>\n<DOCNO>\nb\n</DOCNO>\n<DOCHDR>http://x</DOCHDR>\n<HEADLINE>two</HEADLINE>\n<TEXT>\nlines\n</TEXT>\n</DOC>\n"
+    )
+    assert [(d, t) for _, d, t in read_texts(path, str(path), "docs")] == [("a", "one line"), ("b", "two lines")]
+    path.write_text("<DOC>\n<DOCNO>a</DOCNO>\n<TEXT>\nnever closed\n")
+    with pytest.raises(HarnessError, match="<DOC> is never closed") as e:
+        list(read_texts(path, str(path), "docs"))
+    assert e.value.line == 1

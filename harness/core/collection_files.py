@@ -109,29 +109,34 @@ def strip_tags(markup: str) -> str:
 
 
 def _trec_docs(path: Path, shown: str) -> Iterator[tuple[int, str, str]]:
+    """<DOC> … </DOC> blocks, one per document; the tags may share a line with the content (or each other)."""
     start, body = None, []
     for number, line in lines(path, shown):
-        upper = line.strip().upper()
-        if upper == "<DOC>":
-            if start is not None:
-                raise HarnessError(f"<DOC> inside the <DOC> opened at line {start}", file=shown, line=number)
-            start, body = number, []
-        elif upper == "</DOC>":
-            if start is None:
-                raise HarnessError("</DOC> without <DOC>", file=shown, line=number)
-            markup = "\n".join(body)
-            docno = DOCNO.search(markup)
-            if docno is None or not docno.group(1):
-                raise HarnessError("document without <DOCNO>", file=shown, line=start)
-            rest = markup[: docno.start()] + markup[docno.end() :]
-            yield start, docno.group(1), strip_tags(re.sub(r"<DOCHDR>.*?</DOCHDR>", " ", rest, flags=re.I | re.S))
+        text = line.strip()
+        if start is None:
+            if not text:
+                continue
+            if not text.upper().startswith("<DOC>"):
+                raise HarnessError("text outside <DOC>…</DOC>", file=shown, line=number)
+            start, body, text = number, [], text[5:]
+        elif text.upper().startswith("<DOC>"):
+            raise HarnessError(f"<DOC> inside the <DOC> opened at line {start}", file=shown, line=number)
+        if text.upper().endswith("</DOC>"):
+            body.append(text[:-6])
+            yield start, *_trec_doc("\n".join(body), shown, start)
             start = None
-        elif start is not None:
-            body.append(line)
-        elif upper:
-            raise HarnessError("text outside <DOC>…</DOC>", file=shown, line=number)
+        else:
+            body.append(text)
     if start is not None:
         raise HarnessError("<DOC> is never closed by </DOC>", file=shown, line=start)
+
+
+def _trec_doc(markup: str, shown: str, line: int) -> tuple[str, str]:
+    docno = DOCNO.search(markup)
+    if docno is None or not docno.group(1):
+        raise HarnessError("document without <DOCNO>", file=shown, line=line)
+    rest = markup[: docno.start()] + markup[docno.end() :]
+    return docno.group(1), strip_tags(re.sub(r"<DOCHDR>.*?</DOCHDR>", " ", rest, flags=re.I | re.S))
 
 
 def _trec_topics(path: Path, shown: str) -> Iterator[tuple[int, str, str]]:
