@@ -36,7 +36,7 @@ def register(sub) -> None:
     prep.add_argument(
         "--source",
         default=os.environ.get("IRH_SHARED_DATA", "../shared/data"),
-        help="folder with make_irds_home.py and the files (default: $IRH_SHARED_DATA or ../shared/data)",
+        help="a folder of collection files laid out like ../shared/data (default: $IRH_SHARED_DATA or ../shared/data)",
     )
     prep.set_defaults(func=cmd_data_prepare)
 
@@ -81,5 +81,5 @@ def cmd_data_prepare(args) -> int:
     from harness.data.offline import prepare
 
     placed = prepare(Path(args.dir), Path(args.source))
-    print(f"also placed: {', '.join(placed)}" if placed else "nothing extra placed")
+    print(f"laid out in {args.dir}: {', '.join(placed)}")
     return 0

@@ -6,12 +6,12 @@
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from harness.core.collection_files import read_qrels, read_texts
 from harness.core.downloads import guard
 from harness.core.errors import HarnessError
 from harness.core.run import Run
@@ -58,56 +58,32 @@ def load_qrels(qrels: QrelsLike) -> dict[str, dict[str, int]]:
     if isinstance(qrels, Mapping):
         return {str(q): {str(d): int(r) for d, r in docs.items()} for q, docs in qrels.items()}
     if _is_path(qrels):
-        return _read_qrels_file(Path(qrels))
+        path = _regular_file(Path(qrels))
+        out: dict[str, dict[str, int]] = {}
+        for _, qid, did, rel in read_qrels(path, str(path)):
+            out.setdefault(qid, {})[did] = rel
+        return out
     return {q: dict(docs) for q, docs in _irds(str(qrels)).qrels_dict().items()}
 
 
 def load_topics(topics: TopicsLike) -> dict[str, str]:
-    """Query texts from a TSV file (``qid<TAB>text``), a DataFrame [query_id, text], a mapping, or an ir_datasets id."""
+    """Query texts from a file (TSV ``qid<TAB>text``, JSON lines or TREC topics, as harness.core.collection_files
+    reads them), a DataFrame [query_id, text], a mapping, or an ir_datasets id."""
     if isinstance(topics, pd.DataFrame):
         _columns(topics, ("query_id", "text"), "topics")
         return {str(q): str(t) for q, t in zip(topics["query_id"], topics["text"], strict=True)}
     if isinstance(topics, Mapping):
         return {str(q): str(t) for q, t in topics.items()}
     if _is_path(topics):
-        path = Path(topics)
-        out = {}
-        for lineno, line in enumerate(_lines(path), start=1):
-            if not line.strip():
-                continue
-            qid, sep, text = line.rstrip("\n").partition("\t")
-            if not sep:
-                raise HarnessError("expected 'qid<TAB>text'", file=str(path), line=lineno)
-            out[qid] = text
-        return out
+        path = _regular_file(Path(topics))
+        return {qid: text for _, qid, text in read_texts(path, str(path), "queries")}
     return {q.query_id: q.default_text() for q in _irds(str(topics)).queries_iter()}
 
 
-def _lines(path: Path) -> list[str]:
+def _regular_file(path: Path) -> Path:
     if not path.is_file():
         raise HarnessError("not a regular file", file=str(path))
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as f:
-            return f.readlines()
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise HarnessError(f"unreadable: {e}", file=str(path)) from None
-
-
-def _read_qrels_file(path: Path) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for lineno, line in enumerate(_lines(path), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 4:
-            raise HarnessError(f"expected 4 fields 'qid iter docid rel', got {len(parts)}", file=str(path), line=lineno)
-        qid, _, did, rel = parts
-        try:
-            out.setdefault(qid, {})[did] = int(rel)
-        except ValueError:
-            raise HarnessError(f"relevance {rel!r} is not an integer", file=str(path), line=lineno) from None
-    return out
+    return path
 
 
 def _irds(dataset_id: str):  # ir_datasets has no public dataset type to name

@@ -76,7 +76,8 @@ class Run:
 
     @classmethod
     def read_trec(cls, path: str | Path, shown: str | None = None) -> Run:
-        """Read a TREC run (plain or .gz): ``qid Q0 docid rank score tag``. Errors name the file (as ``shown``, e.g.
+        """Read a TREC run (plain or .gz): ``qid Q0 docid rank score tag``; fields after the sixth are ignored, as
+        trec_eval ignores them. Errors name the file (as ``shown``, e.g.
         the path as written in a suite, else the path) and line. A UTF-8 byte order mark at the start is ignored."""
         path = Path(path)
         shown = shown or str(path)
@@ -105,11 +106,11 @@ def _parse_trec(path: Path, shown: str) -> dict[str, dict[str, float]]:
             parts = line.split()
             if not parts:
                 continue
-            if len(parts) != 6:
+            if len(parts) < 6:  # as trec_eval: fields after the sixth are ignored
                 raise HarnessError(
                     f"expected 6 fields 'qid Q0 docid rank score tag', got {len(parts)}", file=shown, line=lineno
                 )
-            qid, _, did, _, raw_score, _ = parts
+            qid, _, did, _, raw_score = parts[:5]
             try:
                 score = float(raw_score)
             except ValueError:

@@ -1,4 +1,5 @@
-"""Datasets by ir_datasets id: queries, qrels, documents, candidate runs, and content digests for cache keys."""
+"""Datasets by ir_datasets id, or given as files (``local/<name>``, see harness.data.local): queries, qrels,
+documents, candidate runs, and content digests for cache keys."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.core.hashing import digest_rows
+from harness.core.hashing import digest_rows, digest_value
 from harness.core.run import Run
 from harness.data.availability import Availability, expected_count, probe
 from harness.data.irds_extra import register as register_extra_datasets
@@ -44,6 +45,7 @@ class DatasetRef:
     exclude_self_matches: bool = False
     digest_dir: str | None = field(default=None, compare=False)
     group: str | None = None  # datasets reported together as one mean (CQADupStack's twelve subforums)
+    files: tuple[tuple[str, str, str], ...] = ()  # a collection from files: (part, path, path as shown)
 
     def __getstate__(self) -> dict:  # ship ids and options to worker processes, not loaded datasets or caches
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -56,6 +58,10 @@ class DatasetRef:
     def _irds(self):
         import ir_datasets
 
+        if self.files:
+            from harness.data import local
+
+            return local.dataset(self.irds_id, self.files)
         register_extra_datasets()
         return ir_datasets.load(self.irds_id)
 
@@ -96,7 +102,12 @@ class DatasetRef:
     # ---------------------------------------------------------------- availability
     def availability(self, part: str) -> Availability:
         if part not in self._availability:
-            self._availability[part] = probe(self.irds_id, part)
+            if self.files:
+                from harness.data import local
+
+                self._availability[part] = local.availability(self.files, part)
+            else:
+                self._availability[part] = probe(self.irds_id, part)
         return self._availability[part]
 
     @cached_property
@@ -126,13 +137,32 @@ class DatasetRef:
         """
         memo = self._memo()
         if part not in memo:
-            counter = _Counter(self._rows(part))
-            memo[part] = digest_rows(counter)
-            memo[f"{part}_count"] = counter.n
-            memo_path, _ = self._memo_location()
-            if memo_path is not None:
-                write_sealed(memo_path, memo)
+            memo.update(self._computed(part))
+            self._write_memo(memo)
         return memo[part]
+
+    def check_files(self) -> None:
+        """A collection from files: read every file now, so a bad line is an error before anything runs (and before
+        anything is written); their digests are memoised together, once all are read."""
+        from harness.data.local import irds_part
+
+        memo = self._memo()
+        computed = {}
+        for part in (irds_part(part) for part, _, _ in self.files):
+            if part not in memo:
+                computed.update(self._computed(part))
+        if computed:
+            memo.update(computed)
+            self._write_memo(memo)
+
+    def _computed(self, part: str) -> dict:
+        counter = _Counter(self._rows(part))
+        return {part: digest_rows(counter), f"{part}_count": counter.n}
+
+    def _write_memo(self, memo: dict) -> None:
+        memo_path, _ = self._memo_location()
+        if memo_path is not None:
+            write_sealed(memo_path, memo)
 
     def _memo(self) -> dict:
         """Digests and counts computed so far; reloaded from disk, discarded when the dataset's files changed."""
@@ -166,6 +196,11 @@ class DatasetRef:
     def _memo_location(self) -> tuple[Path | None, list]:
         if self.digest_dir is None:
             return None, []
+        if self.files:
+            from harness.data import local
+
+            name = digest_value([self.irds_id, sorted(path for _, path, _ in self.files)])[:32]
+            return Path(self.digest_dir) / f"local__{name}.json", local.signature(self.files)
         import ir_datasets
 
         root = Path(ir_datasets.util.home_path()) / self.irds_id.split("/")[0]

@@ -13,7 +13,7 @@ k1 = 0.9
 
 [systems.bm25-ce]              # a reranker: first_stage and depth make it a pipeline stage
 kind = "cross-encoder"
-first_stage = "bm25"
+first_stage = "bm25"           # or "candidates": the dataset's own candidate lists (scoreddocs / candidates file)
 depth = 100
 
 [significance]
@@ -27,6 +27,7 @@ tolerance = 0.005
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,9 @@ from harness.data.datasets import DatasetRef, check_dataset_id, default_excludes
 from harness.suite.toml_fields import TomlFields, read_toml
 from harness.system import NonNegativeFloat, PositiveInt, build_config, system_class, validated
 
+FILE_PARTS = ("docs", "queries", "qrels", "candidates")  # a collection from files (harness.data.local)
 STAGE_KEYS = ("kind", "first_stage", "depth", "inputs", "k", "datasets", "label")
+CANDIDATES = "candidates"  # first_stage of a reranker over the dataset's candidates (ir_datasets scoreddocs)
 DEFAULT_K = 1000
 DEFAULT_DEPTH = 100
 # The suite name names folders (results/compare/NAME, reports/NAME, baselines/NAME.json): one safe path component.
@@ -145,9 +148,10 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         prefix = f"datasets.{ds_name}"
         if not isinstance(table, dict):
             raise f.error("expected a table", prefix)
-        f.check_keys(table, ("id", "exclude_self_matches", "metrics", "group"), prefix)
-        irds_id = f.get(table, "id", str, prefix)
-        if check_datasets:
+        f.check_keys(table, ("id", *FILE_PARTS, "exclude_self_matches", "metrics", "group"), prefix)
+        files = _dataset_files(f, table, prefix)
+        irds_id = f"local/{ds_name}" if files else f.get(table, "id", str, prefix)
+        if check_datasets and not files:
             try:
                 check_dataset_id(irds_id)
             except HarnessError as e:
@@ -156,7 +160,9 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         if "metrics" in table:
             dataset_metrics[ds_name] = _metrics(f, f.str_list(table, "metrics", prefix), f"{prefix}.metrics")
         group = f.get(table, "group", str, prefix, None)
-        datasets.append(DatasetRef(ds_name, irds_id, exclude, digest_dir, group))
+        datasets.append(ref := DatasetRef(ds_name, irds_id, exclude, digest_dir, group, files))
+        if check_datasets and files:
+            ref.check_files()
     if not datasets:
         raise f.error("a suite needs at least one dataset", "datasets")
 
@@ -165,6 +171,9 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         specs[sys_name] = system_spec(f, sys_name, table, {d.name for d in datasets})
     if not specs:
         raise f.error("a suite needs at least one system", "systems")
+    if CANDIDATES not in specs and any(s.first_stage == CANDIDATES for s in specs.values()):
+        # first_stage = "candidates": each dataset's own candidate lists (its scoreddocs), shown as a system
+        specs = {CANDIDATES: system_spec(f, CANDIDATES, {"kind": "scoreddocs"}, set()), **specs}
     ordered = dependency_order(f, specs)
     _check_labels(f, specs)
 
@@ -187,6 +196,26 @@ def load_suite(path: str | Path, *, check_datasets: bool = True, digest_dir: str
         digest=digest_value(data),
         allow_download=f.get(data, "allow_download", bool, "", False),
     )
+
+
+def _dataset_files(f: TomlFields, table: dict, prefix: str) -> tuple[tuple[str, str, str], ...]:
+    """A collection given as files: (part, absolute path, path as shown), paths relative to the suite file."""
+    given = [part for part in FILE_PARTS if part in table]
+    if not given:
+        return ()
+    if "id" in table:
+        raise f.error(f"a dataset is an ir_datasets id or files ({', '.join(given)}), not both", f"{prefix}.id")
+    for part in ("queries", "qrels"):
+        if part not in table:
+            raise f.error(f"a collection from files needs {part} (a file)", f"{prefix}.{part}")
+    files = []
+    for part in given:
+        written = f.get(table, part, str, prefix)
+        shown = os.path.normpath(f.path.parent / Path(written).expanduser())
+        if not Path(shown).is_file():
+            raise f.error(f"file not found: {shown}", f"{prefix}.{part}")
+        files.append((part, str(Path(shown).resolve()), shown))
+    return tuple(files)
 
 
 def _metrics(f: TomlFields, names: tuple[str, ...], where: str) -> tuple[str, ...]:
