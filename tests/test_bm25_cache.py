@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import harness.suite.results as results_module
+import harness.core.evaluate as evaluate_module
 from harness.cli import main
 from harness.store import Store
 from harness.suite.config import load_suite
@@ -49,9 +49,9 @@ def test_second_run_recomputes_nothing(beir_local, monkeypatch: pytest.MonkeyPat
     recomputed: list[str] = []
     # count every search and every evaluation the second run would do: each must come from the store
     monkeypatch.setattr("systems.bm25.BM25.retrieve", lambda self, dataset, k: recomputed.append(dataset.name))
-    evaluate = results_module.evaluate_per_query
+    evaluate = evaluate_module.evaluate_per_query  # read_results imports it from here when it evaluates
     monkeypatch.setattr(
-        results_module, "evaluate_per_query", lambda *a, **k: recomputed.append("evaluation") or evaluate(*a, **k)
+        evaluate_module, "evaluate_per_query", lambda *a, **k: recomputed.append("evaluation") or evaluate(*a, **k)
     )
     results = run_suite(_load(SUITES / "beir-local.toml", store), results=store, only=["*/bm25"])
     outcomes = results.outcomes

@@ -120,8 +120,9 @@ def test_several_baselines_are_one_family(tmp_path) -> None:
     assert "baseline two" in text and "Bonferroni correction over all 16 comparisons" in text
 
 
-def _bars(ax) -> list[float]:
-    return [p.get_height() for p in ax.patches]
+def _steps(ax) -> set[float]:
+    """The distinct non-zero heights of the per-query Δ steps (filled paths, one per run of wins/ties/losses)."""
+    return {round(float(y), 6) for c in ax.collections for y in c.get_paths()[0].vertices[:, 1]} - {0.0}
 
 
 def test_stored_tables_json_and_plots(tmp_path) -> None:
@@ -158,7 +159,7 @@ def test_stored_tables_json_and_plots(tmp_path) -> None:
     fig = plots.figure(deltas, back.labels, 0.02)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == [
-        f"{label}  W/T/L {r.wins}/{r.ties}/{r.losses}"
+        f"{label}\nW/T/L {r.wins}/{r.ties}/{r.losses}"
         for label, r in zip(
             ["System One", "two"],
             cmp.comparisons.query("dataset == 'b' and measure == 'nDCG@10'").itertuples(),
@@ -167,10 +168,10 @@ def test_stored_tables_json_and_plots(tmp_path) -> None:
     ]
     for ax, system in zip(visible, ["one", "two"], strict=True):
         system_values, base = _pairs(results, "b", "nDCG@10", system)
-        assert _bars(ax) == pytest.approx(sorted(system_values - base))
+        assert _steps(ax) == {round(float(d), 6) for d in system_values - base} - {0.0}
     scatter = plots.figure(next(s for s in specs if s.kind == "cost" and s.dataset == "a"), back.labels, 0.02)
     means = results.means().query("dataset == 'a' and metric == 'nDCG@10'")["value"].tolist()
-    points = scatter.axes[0].collections[0].get_offsets()
+    points = np.concatenate([c.get_offsets() for c in scatter.axes[0].collections])  # one marker per system
     assert points[:, 0].tolist() == pytest.approx([1000 / 30] * 3) and points[:, 1].tolist() == pytest.approx(means)
 
 

@@ -205,9 +205,9 @@ def test_per_query_json_and_csv_carry_full_precision(dl_project, dl19_qrels):
     as_csv = irh("-q", "show", suite, "--per-query", "--format", "csv", cwd=elsewhere)
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert list(rows[0]) == ["dataset", "system", "query_id", "measure", "value"]
-    assert len(rows) == 2 * 43 * 3
+    assert len(rows) == 2 * 43 * (3 + 1)  # and Judged@10, evaluated for every run
     for r in rows:
-        if r["system"] == "bm25":
+        if r["system"] == "bm25" and r["measure"] != "Judged@10":
             assert float(r["value"]) == pytest.approx(expected[r["query_id"]][r["measure"]], abs=1e-12)
     no_per_query = irh("show", suite, "--format", "csv", cwd=elsewhere)
     assert no_per_query.returncode == 2 and "add --per-query" in no_per_query.stderr
@@ -229,7 +229,7 @@ def test_quiet_prints_the_table_only(irds_home, tmp_path):
     show = irh("-q", "show", str(suite), cwd=tmp_path)
     assert (show.returncode, show.stderr) == (0, "")
     header, _, row = show.stdout.splitlines()[1:4]
-    assert header.split() == ["system", "nDCG@10", "P@5"] and row.split()[:2] == ["bm25", "0.3220"]
+    assert header.split() == ["system", "nDCG@10", "P@5", "Judged@10"] and row.split()[:2] == ["bm25", "0.3220"]
     loud = irh("show", str(suite), cwd=tmp_path)
     assert loud.stderr.splitlines()[0].startswith("irh: store ")
 

@@ -304,7 +304,8 @@ def test_markdown_summary(beir_store: tuple[Path, Path], capsys: pytest.CaptureF
     means = read_results(suite, Store(root)).means().query("metric == 'R@1000' and dataset == 'scifact'")
     means = means.set_index("system")["value"].round(4)
     assert means["bm25-top100"] == sorted(set(means), reverse=True)[1]
-    cmp = pd.read_parquet(root / "compare" / suite.name / "comparisons.parquet").query("measure == 'R@1000'")
+    cmp = pd.read_parquet(root / "compare" / suite.name / "comparisons.parquet")
+    cmp = cmp.query("measure == 'R@1000' and dataset == 'scifact'")
     row = cmp.set_index("system").loc["bm25-top100"]
     assert not row["comparable"] and not row["significant"] and row["delta"] < 0 and row["depth_limited"]
     assert top100[3] == f"<ins>{means['bm25-top100']:.4f}</ins>†"
@@ -312,8 +313,8 @@ def test_markdown_summary(beir_store: tuple[Path, Path], capsys: pytest.CaptureF
     compared = [r.split(" | ") for r in rows if r.startswith("| bm25 | ")]
     assert len(compared) == 2 * len(suite.metrics)
     c = next(r for r in compared if r[1] == "BM25 k1=1.2 b=0.75 (top 100)" and r[2] == "R@1000†")
-    assert c[3] == f"{row['delta']:+.4f}" and c[6] == f"{row['wins']}/{row['ties']}/{row['losses']} |"
-    assert "n/c" in c[4] + c[5]  # not comparable: no CI, no p
+    assert c[3] == f"{row['delta']:+.4f}" and c[-1] == f"{row['wins']}/{row['ties']}/{row['losses']} |"
+    assert c[5] == "n/c" and c[6] == "–"  # not comparable: no p adjusted, no MDE
     assert "paired t-test" in md and "† R@1000 of BM25" in md
 
 

@@ -249,7 +249,7 @@ def test_context_marks_follow_the_suite_comparison(fixture_context) -> None:
     order = ["## Means over datasets", "## Per dataset: nDCG@10", "| a | ", "| b | ", "## a", "## b"]
     assert [md.index(h) for h in order] == sorted(md.index(h) for h in order)
     assert "\n| System_One | **" in md and " ▲2 ▼0" in md  # the mean of "one": better on both datasets
-    head = "| Baseline | System | Metric | Δ | 95% CI | p adjusted | W/T/L |"
+    head = "| Baseline | System | Metric | Δ | 95% CI | p adjusted | MDE | W/T/L |"
     assert md.count(head) == 2
     section_a = md[md.index("## a") : md.index("## b")]
     rows = [r.split(" | ") for r in section_a.splitlines() if r.startswith("| Base &amp; Co | ")]
@@ -257,9 +257,15 @@ def test_context_marks_follow_the_suite_comparison(fixture_context) -> None:
     for r in rows:
         c = comp.loc[("a", {"System_One": "one", "two": "two"}[r[1]], r[2].removesuffix("†"))]
         mark = ("▲" if c["delta"] > 0 else "▼") if c["significant"] else ""
-        assert r[3] == f"{c['delta']:+.4f}{mark}" and r[4] == f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
+        assert r[3] == f"{c['delta']:+.4f}{mark}" and r[7] == f"{c['wins']}/{c['ties']}/{c['losses']} |"
+        if not c["comparable"]:  # two's depth-limited RR@10: not tested
+            assert r[5] == "n/c"
+            continue
         p = c["p_corrected"]
-        assert r[5] == ("&lt;0.0001" if p < 1e-4 else f"{p:.4f}") and r[6] == f"{c['wins']}/{c['ties']}/{c['losses']} |"
+        assert r[4] == f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" and r[5] == (
+            "&lt;0.0001" if p < 1e-4 else f"{p:.4f}"
+        )
+        assert r[6] == f"{c['mde']:.4f}"
 
 
 def _tool(name: str) -> str:
@@ -350,8 +356,16 @@ def test_system_configs_name_the_model_provider_and_the_model(tmp_path: Path, mo
 def test_suite_mean_marks_come_from_the_stored_test_of_the_means(fixture_context) -> None:
     """Where the stored comparison has the suite means' own paired test across datasets (``mean_tests.parquet``),
     the mean table's ▲/▼ are that test's; without it the mean table has counts only."""
-    ctx, _cmp, results, suite = fixture_context
-    assert not any(c.marker for r in ctx.summaries[-1].rows for c in r.cells)  # no stored test of the means
+    ctx, cmp, results, suite = fixture_context
+    # the stored comparison has the test of the means (2 datasets share the systems): its marks are the test's
+    stored = cmp.mean_tests.set_index(["system", "measure"])
+    for row in ctx.summaries[-1].rows:
+        for m, cell in zip(ctx.summaries[-1].metrics, row.cells, strict=True):
+            t = stored.loc[(row.system, m)] if (row.system, m) in stored.index else None
+            expected = ("up" if t["delta"] > 0 else "down") if t is not None and t["significant"] else None
+            assert cell.marker == expected
+    without = build_context(suite, results, dataclasses.replace(ctx.comparison, mean_tests=pd.DataFrame()))
+    assert not any(c.marker for r in without.summaries[-1].rows for c in r.cells)  # no stored test: counts only
     mean_tests = pd.DataFrame(
         [("base", "one", "nDCG@10", True, 0.15, 0.002), ("base", "two", "nDCG@10", False, -0.02, 0.6)],
         columns=["baseline", "system", "measure", "significant", "delta", "p_corrected"],

@@ -164,7 +164,9 @@ def evaluate_files(args: argparse.Namespace) -> FileEvaluation:
     if args.compare:
         if len(runs) < 2:
             raise HarnessError("--compare needs at least two runs (the first is the baseline)")
-        comparison = compare(per_query, next(iter(runs)), **_significance(args))
+        limited = [("", s, m) for s, m, lim in means[["system", "measure", "depth_limited"]].itertuples(index=False)
+                   if lim]  # fmt: skip  # as irh compare: a depth-limited measure is n/c, not tested
+        comparison = compare(per_query, next(iter(runs)), **_significance(args), depth_limited=limited)
     return FileEvaluation(
         qrels=args.qrels,
         judged_queries=len(judgments),

@@ -68,6 +68,10 @@ class Results:
             self._per_query = self._load_per_query() if self._load_per_query else pd.DataFrame(columns=COLUMNS)
         return self._per_query
 
+    @per_query.setter
+    def per_query(self, frame: pd.DataFrame) -> None:  # new values: the means follow them, not the stored ones
+        self._per_query, self.stored_means = frame, None
+
     def means(self) -> pd.DataFrame:
         """dataset, system, metric, value (mean over judged queries; the sum for counts such as NumRet)."""
         import pandas as pd
